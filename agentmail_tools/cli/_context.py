@@ -1,0 +1,70 @@
+"""Which backend a CLI command talks to, and how errors reach the person at the terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from .._client import MailClient
+
+__all__ = ["CliState", "console", "err_console", "fail", "resolve_mailbox"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_DATA_DIR = ".agentmail"
+
+
+@dataclass
+class CliState:
+    """Global options: the hosted API (key/base URL) or an embedded sandbox data folder."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not (self.api_key or self.base_url or os.environ.get("ROBOTOMAIL_API_KEY"))
+
+    @contextlib.contextmanager
+    def client(self) -> Iterator[MailClient]:
+        """Open a client on the chosen backend and close it (and the sandbox) afterwards."""
+        if self.uses_sandbox:
+            from ..sandbox import Sandbox
+
+            sandbox = Sandbox(self.data_dir)
+            try:
+                with sandbox.client() as client:
+                    yield client
+            finally:
+                sandbox.close()
+        else:
+            from .._client import MailClient
+
+            with MailClient(self.api_key, self.base_url) as client:
+                yield client
+
+
+def fail(message: str, hint: str | None = None) -> typer.Exit:
+    """Print a readable error (never a traceback) and return the exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}")
+    if hint:
+        err_console.print(f"[dim]{hint}[/]")
+    return typer.Exit(code=1)
+
+
+def resolve_mailbox(client: MailClient, value: str) -> str:
+    """Accept a mailbox id, its address, or its full address, and return the id."""
+    for mailbox in client.mailboxes.list():
+        if value in (mailbox.id, mailbox.address, mailbox.full_address):
+            return mailbox.id
+    raise fail(f"no mailbox {value!r}", "list them with: agentmail-tools mailboxes list")
