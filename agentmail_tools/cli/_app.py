@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from .._errors import MailError
-from ._context import CliState, console, err_console, fail, resolve_mailbox
+from ._context import CliState, console, err_console, resolve_mailbox
 
 __all__ = ["app", "main"]
 
@@ -87,7 +87,9 @@ def sandbox_serve(
             console.print(f"  base URL  {server.base_url}")
             console.print(f"  SMTP      {server.smtp_host}:{server.smtp_port}")
             console.print(f"  API key   {server.api_key}")
-            console.print("[dim]export ROBOTOMAIL_BASE_URL and ROBOTOMAIL_API_KEY to use it; Ctrl-C stops.[/]")
+            console.print(
+                "[dim]export ROBOTOMAIL_BASE_URL and ROBOTOMAIL_API_KEY to use it; Ctrl-C stops.[/]"
+            )
             server.wait()
     except KeyboardInterrupt:
         console.print("stopped")
@@ -133,7 +135,9 @@ def send(
         body = typer.get_text_stream("stdin").read()
     with _state(ctx).client() as client:
         mailbox_id = resolve_mailbox(client, mailbox)
-        msg = client.messages.send(mailbox_id, to=to, subject=subject, body_text=body, in_reply_to=in_reply_to)
+        msg = client.messages.send(
+            mailbox_id, to=to, subject=subject, body_text=body, in_reply_to=in_reply_to
+        )
         console.print(f"sent {msg.id} in thread {msg.thread_id} ({msg.status})")
 
 
@@ -144,7 +148,11 @@ def threads_list(ctx: typer.Context, mailbox: MailboxOpt) -> None:
         table = Table("id", "subject", "messages", "last message", "participants")
         for t in client.threads.list(resolve_mailbox(client, mailbox)):
             table.add_row(
-                t.id, t.subject, str(t.message_count), f"{t.last_message_at:%Y-%m-%d %H:%M}", ", ".join(t.participants)
+                t.id,
+                t.subject,
+                str(t.message_count),
+                f"{t.last_message_at:%Y-%m-%d %H:%M}",
+                ", ".join(t.participants),
             )
         console.print(table)
 

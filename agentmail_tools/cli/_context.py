@@ -67,4 +67,5 @@ def resolve_mailbox(client: MailClient, value: str) -> str:
     for mailbox in client.mailboxes.list():
         if value in (mailbox.id, mailbox.address, mailbox.full_address):
             return mailbox.id
-    raise fail(f"no mailbox {value!r}", "list them with: agentmail-tools mailboxes list")
+    msg = f"no mailbox {value!r}"
+    raise fail(msg, "list them with: agentmail-tools mailboxes list")
