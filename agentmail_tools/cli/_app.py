@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from .._errors import MailError
-from ._context import CliState, console, err_console, resolve_mailbox
+from ._context import CliState, console, err_console, fail, resolve_mailbox
 
 __all__ = ["app", "main"]
 
@@ -36,8 +36,10 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(queue_app, name="queue")
 app.add_typer(decisions_app, name="decisions")
 
-DataOpt = Annotated[Path, typer.Option("--data", help="Sandbox data folder (SQLite + blobs).")]
 MailboxOpt = Annotated[str, typer.Option("--mailbox", "-m", help="Mailbox id or address.")]
+
+
+DEFAULT_DATA = Path(".agentmail")
 
 
 @app.callback()
@@ -56,7 +58,7 @@ def _global(
             envvar="AGENTMAIL_DATA",
             help="Embedded sandbox folder, used when no API key or base URL is given.",
         ),
-    ] = Path(".agentmail"),
+    ] = DEFAULT_DATA,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what happens.")] = False,
 ) -> None:
     """Real email for AI agents. With no API key, commands run on the embedded sandbox in --data."""
@@ -72,7 +74,7 @@ def _state(ctx: typer.Context) -> CliState:
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    data: DataOpt = Path(".agentmail"),
+    ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port (0 = any free port).")] = 8025,
     smtp_port: Annotated[int, typer.Option(help="SMTP port (0 = any free port).")] = 2525,
@@ -80,6 +82,7 @@ def sandbox_serve(
     """Serve the sandbox over HTTP and SMTP until interrupted; prints the base URL and key."""
     from ..sandbox import Sandbox
 
+    data = _state(ctx).path("sandbox")
     sandbox = Sandbox(data)
     try:
         with sandbox.serve(host=host, port=port, smtp_port=smtp_port) as server:
@@ -183,6 +186,104 @@ def search(
             table.add_row(f"{hit.score:.2f}", hit.message.from_address, hit.message.subject, hit.snippet)
         console.print(table)
         console.print(f"[dim]{results.total} match(es)[/]")
+
+
+@webhooks_app.command("listen")
+def webhooks_listen(
+    ctx: typer.Context,
+    secret: Annotated[
+        str | None,
+        typer.Option(envvar="ROBOTOMAIL_WEBHOOK_SECRET", help="Signing secret (shown once at creation)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8787,
+    register: Annotated[
+        str | None,
+        typer.Option(
+            "--register",
+            help="Also create a webhook for this mailbox (id or address) pointing here, "
+            "and use its secret (the sandbox accepts loopback http URLs).",
+        ),
+    ] = None,
+) -> None:
+    """Receive signed webhooks into the durable queue: verify, enqueue, acknowledge. Nothing else."""
+    import uvicorn
+
+    from ..inbound import SQLiteQueue, WebhookReceiver
+
+    state = _state(ctx)
+    webhook_id: str | None = None
+    if register is not None:
+        with state.client() as client:
+            mailbox_id = resolve_mailbox(client, register)
+            hook = client.webhooks.create(
+                f"http://{host}:{port}/", events=["message.received"], mailbox_id=mailbox_id
+            )
+            webhook_id, secret = hook.id, hook.secret
+            console.print(f"registered webhook {hook.id} for {register}")
+    if not secret:
+        msg = "no webhook secret"
+        raise fail(msg, "pass --secret, set ROBOTOMAIL_WEBHOOK_SECRET, or use --register MAILBOX")
+    queue = SQLiteQueue(state.path("queue.db"))
+    receiver = WebhookReceiver(queue, secret)
+    console.print(f"[bold green]listening[/] on http://{host}:{port}/ → {state.path('queue.db')}")
+    try:
+        uvicorn.run(receiver.app, host=host, port=port, log_level="warning")
+    finally:
+        if webhook_id is not None:
+            with state.client() as client:
+                client.webhooks.delete(webhook_id)
+
+
+@queue_app.command("stats")
+def queue_stats(ctx: typer.Context) -> None:
+    """Counts per state: ready, leased, done, dead."""
+    from ..inbound import SQLiteQueue
+
+    stats = SQLiteQueue(_state(ctx).path("queue.db")).stats()
+    table = Table("state", "events")
+    for key, value in stats.model_dump().items() if hasattr(stats, "model_dump") else vars(stats).items():
+        table.add_row(key, str(value))
+    console.print(table)
+
+
+@queue_app.command("dead")
+def queue_dead(ctx: typer.Context) -> None:
+    """Dead-lettered events with their last error."""
+    from ..inbound import SQLiteQueue
+
+    table = Table("event id", "event", "mailbox", "attempts", "last error")
+    for dead in SQLiteQueue(_state(ctx).path("queue.db")).dead_letters():
+        event = dead.event
+        table.add_row(event.event_id, event.event, event.mailbox_id or "", str(dead.attempts), dead.error)
+    console.print(table)
+
+
+@queue_app.command("requeue")
+def queue_requeue(ctx: typer.Context, event_id: Annotated[str, typer.Argument(help="Event id.")]) -> None:
+    """Put a dead-lettered event back in the queue."""
+    from ..inbound import SQLiteQueue
+
+    if not SQLiteQueue(_state(ctx).path("queue.db")).requeue_dead(event_id):
+        msg = f"no dead-lettered event {event_id!r}"
+        raise fail(msg, "list them with: agentmail-tools queue dead")
+    console.print(f"requeued {event_id}")
+
+
+@decisions_app.command("list")
+def decisions_list(
+    ctx: typer.Context,
+    mailbox: Annotated[str | None, typer.Option("--mailbox", "-m", help="Mailbox id.")] = None,
+    outcome: Annotated[str | None, typer.Option(help="replied, held, blocked, ignored or failed.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+) -> None:
+    """Every send decision, including the decision to stay silent, newest first."""
+    from ..guards import DecisionLog
+
+    table = Table("when", "outcome", "mailbox", "thread", "reason")
+    for d in DecisionLog(_state(ctx).path("decisions.db")).list(mailbox, outcome, limit):
+        table.add_row(f"{d.created_at:%m-%d %H:%M:%S}", d.outcome, d.mailbox_id, d.thread_id or "", d.reason)
+    console.print(table)
 
 
 def _register_extensions() -> None:

@@ -31,6 +31,16 @@ class CliState:
     base_url: str | None = None
     data_dir: Path = Path(DEFAULT_DATA_DIR)
 
+    def path(self, name: str) -> Path:
+        """A file or folder inside the data folder (created on demand).
+
+        Layout: ``sandbox/`` (the embedded server's SQLite + blobs), ``queue.db`` (the durable
+        inbound queue), ``guards.db`` (rate buckets, reply counters, idempotency records),
+        ``decisions.db``, ``review.db``, ``chroma/`` (the retrieval index).
+        """
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir / name
+
     @property
     def uses_sandbox(self) -> bool:
         return not (self.api_key or self.base_url or os.environ.get("ROBOTOMAIL_API_KEY"))
@@ -41,7 +51,7 @@ class CliState:
         if self.uses_sandbox:
             from ..sandbox import Sandbox
 
-            sandbox = Sandbox(self.data_dir)
+            sandbox = Sandbox(self.path("sandbox"))
             try:
                 with sandbox.client() as client:
                     yield client

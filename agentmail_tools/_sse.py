@@ -1,0 +1,196 @@
+"""Server-sent events: an incremental, size-capped parser of the ``text/event-stream`` format.
+
+Why our own parser rather than httpx-sse (0.4.3, which gets CRLF/LF, comments, multi-line
+``data``, the default event name and the carried-over id right): it buffers a line and an
+event's data without any bound, so a server (or a proxy) that never sends a newline grows
+memory until the process dies; the stream must survive that with a 1 MB cap per event. It
+also dispatches frames that carry only an ``id`` (the WHATWG algorithm drops those).
+Working on bytes, not text, lets a UTF-8 character split across chunks decode correctly:
+line breaks never occur inside a multi-byte sequence.
+
+Semantics (WHATWG HTML, "event stream interpretation"): lines end with CRLF, LF or CR;
+``:`` starts a comment; ``field: value`` (one leading space dropped); ``data`` lines are
+joined with ``\\n``; a blank line dispatches; an event without ``data`` is not dispatched;
+the event name defaults to ``message``; the last ``id`` carries over to later events; a
+trailing event without its blank line is dropped when the stream ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
+
+logger = logging.getLogger("agentmail_tools")
+
+DEFAULT_MAX_EVENT_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSentEvent:
+    """One dispatched event.
+
+    Attributes:
+        event: the event name (``message`` when the frame named none).
+        data: the ``data`` lines joined with ``\\n``.
+        id: the last event id seen on the stream so far (None if never set).
+        retry: the reconnection time in milliseconds, if this frame set one.
+    """
+
+    event: str
+    data: str
+    id: str | None = None
+    retry: int | None = None
+
+
+class SSEDecoder:
+    """Feed bytes in any chunking; get complete events out.
+
+    Args:
+        max_event_bytes: the largest event (its data plus the line being read) kept in
+            memory. A larger event is skipped whole (logged, counted in ``dropped``) and the
+            stream goes on with the next one: raising would make a resuming client fetch
+            the same oversized event again forever.
+    """
+
+    def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        self.max_event_bytes = max_event_bytes
+        self.last_event_id: str | None = None
+        self.dropped = 0
+        self._line = bytearray()
+        self._skip_line = False  # discarding the rest of an oversized line
+        self._after_cr = False  # the previous chunk ended with CR: a leading LF belongs to it
+        self._started = False  # a leading BOM is stripped once
+        self._event = ""
+        self._data: list[str] = []
+        self._data_bytes = 0
+        self._retry: int | None = None
+        self._oversized = False
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        """Consume ``chunk`` and return the events it completed."""
+        events: list[ServerSentEvent] = []
+        if not chunk:
+            return events
+        if not self._started:
+            if len(self._line) + len(chunk) < 3 and b"\xef\xbb\xbf".startswith(bytes(self._line) + chunk):
+                self._line += chunk  # might still become a BOM
+                return events
+            chunk = bytes(self._line) + chunk
+            self._line.clear()
+            self._started = True
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
+        start = 0
+        if self._after_cr and chunk[:1] == b"\n":
+            start = 1
+        self._after_cr = False
+        n = len(chunk)
+        while start < n:
+            cr = chunk.find(b"\r", start)
+            lf = chunk.find(b"\n", start)
+            if cr == -1 and lf == -1:
+                self._append(chunk[start:])
+                break
+            end = lf if cr == -1 else cr if lf == -1 else min(cr, lf)
+            self._append(chunk[start:end])
+            event = self._end_line()
+            if event is not None:
+                events.append(event)
+            if chunk[end : end + 1] == b"\r":
+                if end + 1 == n:
+                    self._after_cr = True
+                elif chunk[end + 1 : end + 2] == b"\n":
+                    end += 1
+            start = end + 1
+        return events
+
+    def close(self) -> None:
+        """End of stream: an unterminated line and an undispatched event are dropped."""
+        self._line.clear()
+        self._reset_event()
+
+    def _append(self, part: bytes) -> None:
+        if self._skip_line or not part:
+            return
+        self._line += part
+        if len(self._line) + self._data_bytes > self.max_event_bytes:
+            self._line.clear()
+            self._data = []  # the event is lost anyway: free its memory now
+            self._skip_line = True
+            self._oversized = True
+
+    def _end_line(self) -> ServerSentEvent | None:
+        if self._skip_line:
+            self._skip_line = False
+            return None
+        line = self._line.decode("utf-8", errors="replace")
+        self._line.clear()
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+            self._data_bytes += len(value.encode("utf-8")) + 1
+        elif name == "event":
+            self._event = value
+        elif name == "id":
+            if "\x00" not in value:
+                self.last_event_id = value or None
+        elif name == "retry":
+            if value.isascii() and value.isdigit():
+                self._retry = int(value)
+        return None
+
+    def _dispatch(self) -> ServerSentEvent | None:
+        try:
+            if self._oversized:
+                self.dropped += 1
+                logger.warning(
+                    "dropped a server-sent event larger than %d bytes (id after it: %s)",
+                    self.max_event_bytes,
+                    self.last_event_id,
+                )
+                return None
+            if not self._data:
+                return None
+            return ServerSentEvent(
+                event=self._event or "message",
+                data="\n".join(self._data),
+                id=self.last_event_id,
+                retry=self._retry,
+            )
+        finally:
+            self._reset_event()
+
+    def _reset_event(self) -> None:
+        self._event = ""
+        self._data = []
+        self._data_bytes = 0
+        self._retry = None
+        self._oversized = False
+
+
+def iter_sse(chunks: Iterable[bytes], decoder: SSEDecoder | None = None) -> Iterator[ServerSentEvent]:
+    """Yield the events of a byte stream (dropping an unterminated trailing event)."""
+    decoder = decoder or SSEDecoder()
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    decoder.close()
+
+
+async def aiter_sse(
+    chunks: AsyncIterable[bytes], decoder: SSEDecoder | None = None
+) -> AsyncIterator[ServerSentEvent]:
+    """Async twin of :func:`iter_sse`."""
+    decoder = decoder or SSEDecoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event
+    decoder.close()

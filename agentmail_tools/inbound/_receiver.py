@@ -1,0 +1,197 @@
+"""Webhook receiver: raw bytes → verify signature → parse → enqueue durably → 2xx. Nothing else.
+
+The order is the security property. The signature is checked on the exact bytes received,
+before a single byte is parsed, so a forged body never reaches the JSON parser or the queue
+(401). A genuine but malformed body is a 400. A redelivery is acknowledged (200) and not
+enqueued twice. Agent work never runs inline: the response goes out as soon as the event is
+on disk, so the sender never times out and retries because an LLM was slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._webhooks import DELIVERY_ID_HEADER, SIGNATURE_HEADER, verify_webhook
+from ._event import InboundEvent, InvalidEventError
+from ._queue import InboundQueue
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "WebhookReceiver"]
+
+logger = logging.getLogger("agentmail_tools")
+
+# A message.received body carries the text and HTML bodies (attachments go by reference);
+# 5 MB leaves room for long HTML while refusing anything that is plainly not a webhook.
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+_MAX_DELIVERY_ID = 200
+
+_SIG_LOWER = SIGNATURE_HEADER.lower()
+_DELIVERY_LOWER = DELIVERY_ID_HEADER.lower()
+
+
+def _header(headers: Mapping[str, str] | Iterable[tuple[Any, Any]], name_lower: str) -> str | None:
+    """Case-insensitive header lookup over a dict, Starlette ``Headers`` or raw ASGI pairs."""
+    getter = getattr(headers, "get", None)
+    if callable(getter) and not isinstance(headers, dict):
+        # Starlette/werkzeug/requests header objects are already case-insensitive.
+        value = getter(name_lower)
+        return None if value is None else str(value)
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    for key, value in items:
+        k = key.decode("latin-1") if isinstance(key, bytes) else str(key)
+        if k.lower() == name_lower:
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return None
+
+
+class WebhookReceiver:
+    """Receives Robotomail webhooks and enqueues them; an ASGI app and a plain function.
+
+    Setup (any ASGI server; mount it wherever the webhook URL points)::
+
+        from agentmail_tools.inbound import SQLiteQueue, WebhookReceiver
+
+        receiver = WebhookReceiver(SQLiteQueue("inbound.db"), secret=webhook.secret)
+        app.mount("/hooks/robotomail", receiver)          # Starlette / FastAPI
+        # or: uvicorn.run(receiver.app)                   # POST /
+
+    Flask, Django or anything else: pass the raw body and the headers::
+
+        status, body = receiver.handle(request.get_data(), request.headers)
+        return body, status
+
+    Args:
+        queue: where verified events go.
+        secret: the webhook's secret.
+        secrets: several secrets accepted at once, for rotation (old and new).
+        max_body_bytes: larger bodies get 413 without being read in full.
+    """
+
+    def __init__(
+        self,
+        queue: InboundQueue,
+        secret: str | None = None,
+        *,
+        secrets: Iterable[str] | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        keys = [s for s in ([secret] if secret else []) + list(secrets or []) if s]
+        if not keys:
+            msg = "WebhookReceiver needs the webhook secret (secret=... or secrets=[...])"
+            raise ValueError(msg)
+        self.queue = queue
+        self._secrets = tuple(dict.fromkeys(keys))
+        self.max_body_bytes = max_body_bytes
+        self._app: Any = None
+
+    # -- framework-agnostic core --------------------------------------------------------
+
+    def verify(self, raw_body: bytes, signature: str | None) -> bool:
+        """True if ``signature`` matches ``raw_body`` under any configured secret."""
+        # Every secret is tried (no early exit) so timing does not reveal which one matched.
+        results = [verify_webhook(raw_body, signature, secret) for secret in self._secrets]
+        return any(results)
+
+    def handle(
+        self, raw_body: bytes, headers: Mapping[str, str] | Iterable[tuple[Any, Any]]
+    ) -> tuple[int, dict[str, Any]]:
+        """Verify, parse and enqueue one delivery.
+
+        Args:
+            raw_body: the request body exactly as received.
+            headers: the request headers (any case-insensitive mapping, a dict, or pairs).
+
+        Returns:
+            ``(status, json_body)``: 200 queued or duplicate, 400 unparseable, 401 bad or
+            missing signature, 413 too large, 503 the queue could not store it (the
+            sender will retry).
+        """
+        if not isinstance(raw_body, (bytes, bytearray, memoryview)):
+            return 400, {"error": "request body must be bytes"}
+        body = bytes(raw_body)
+        if len(body) > self.max_body_bytes:
+            return 413, {"error": f"body over {self.max_body_bytes} bytes"}
+        if not self.verify(body, _header(headers, _SIG_LOWER)):
+            return 401, {"error": "invalid or missing webhook signature"}
+        delivery_id = _header(headers, _DELIVERY_LOWER)
+        if delivery_id is not None:
+            delivery_id = delivery_id.strip()
+            if not delivery_id or len(delivery_id) > _MAX_DELIVERY_ID or not delivery_id.isprintable():
+                return 400, {"error": f"malformed {DELIVERY_ID_HEADER} header"}
+        else:
+            # Signed but no delivery id: the body digest still makes a retry recognisable.
+            delivery_id = "sha256-" + hashlib.sha256(body).hexdigest()
+        try:
+            parsed = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            return 400, {"error": "body is not valid JSON"}
+        try:
+            event = InboundEvent.from_webhook(parsed, delivery_id=delivery_id)
+        except InvalidEventError as err:
+            return 400, {"error": str(err)}
+        try:
+            fresh = self.queue.put(event)
+        except Exception:
+            logger.exception("webhook %s verified but could not be enqueued", delivery_id)
+            return 503, {"error": "queue unavailable; retry later"}
+        if not fresh:
+            logger.debug("webhook %s is a duplicate of %s", delivery_id, event.event_id)
+        return 200, {"status": "queued" if fresh else "duplicate", "event_id": event.event_id}
+
+    # -- ASGI ---------------------------------------------------------------------------
+
+    @property
+    def app(self) -> Any:
+        """A Starlette app answering ``POST /`` (built on first use; Starlette is imported lazily)."""
+        if self._app is None:
+            from starlette.applications import Starlette
+            from starlette.routing import Route
+
+            self._app = Starlette(
+                routes=[Route("/", self._endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+            )
+        return self._app
+
+    async def _endpoint(self, request: Any) -> Any:
+        from starlette.requests import ClientDisconnect
+        from starlette.responses import JSONResponse
+
+        if request.method != "POST":
+            return JSONResponse(
+                {"error": "POST webhook deliveries here"}, status_code=405, headers={"Allow": "POST"}
+            )
+        limit = self.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return JSONResponse({"error": f"body over {limit} bytes"}, status_code=413)
+                chunks.append(chunk)
+        except ClientDisconnect:
+            return JSONResponse({"error": "client disconnected"}, status_code=400)
+        # The queue write is one short local SQLite transaction: running it inline is
+        # cheaper than a thread hop and keeps the acknowledgement latency flat.
+        status, payload = self.handle(b"".join(chunks), request.headers)
+        return JSONResponse(payload, status_code=status)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """ASGI entry point: the receiver answers on whatever path it is mounted at.
+
+        Going around the router on purpose: mounted at ``/hooks`` a router would answer
+        ``POST /hooks`` with a redirect to ``/hooks/``, which webhook senders do not follow.
+        """
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.requests import Request
+
+        response = await self._endpoint(Request(scope, receive))
+        await response(scope, receive, send)

@@ -1,0 +1,5 @@
+"""The policy crew."""
+
+from .crew import PolicyCrew
+
+__all__ = ["PolicyCrew"]

@@ -1,0 +1,5 @@
+"""The reply crew."""
+
+from .crew import ReplyCrew
+
+__all__ = ["ReplyCrew"]

@@ -1,0 +1,5 @@
+"""The review crew."""
+
+from .crew import ReviewCrew
+
+__all__ = ["ReviewCrew"]

@@ -1,0 +1,54 @@
+"""Reviews a draft: send, revise, hold for a person, or escalate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crewai import Agent, Crew, Process, Task
+from crewai.project import CrewBase, agent, crew, task
+
+from .._models import ReviewResult
+
+__all__ = ["ReviewCrew"]
+
+
+@CrewBase
+class ReviewCrew:
+    """Reviews a draft: send, revise, hold for a person, or escalate.
+
+    Prose lives in ``config/agents.yaml`` and ``config/tasks.yaml``; the output is a
+    validated :class:`~crews.ReviewResult`.
+
+    Example::
+
+        result = ReviewCrew(llm).crew().kickoff(inputs=inputs).pydantic
+    """
+
+    agents_config = "config/agents.yaml"
+    tasks_config = "config/tasks.yaml"
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+
+    @agent
+    def review_agent(self) -> Agent:
+        return Agent(
+            config=self.agents_config["review_agent"],  # type: ignore[index]
+            llm=self.llm,
+            allow_delegation=False,
+            max_iter=2,
+            verbose=False,
+        )
+
+    @task
+    def review_task(self) -> Task:
+        return Task(config=self.tasks_config["review_task"], output_pydantic=ReviewResult)  # type: ignore[index]
+
+    @crew
+    def crew(self) -> Crew:
+        return Crew(
+            agents=self.agents,  # type: ignore[attr-defined]
+            tasks=self.tasks,  # type: ignore[attr-defined]
+            process=Process.sequential,
+            verbose=False,
+        )

@@ -1,0 +1,5 @@
+"""The triage crew."""
+
+from .crew import TriageCrew
+
+__all__ = ["TriageCrew"]
