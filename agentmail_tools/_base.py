@@ -207,7 +207,7 @@ def backoff_delay(
     """
     if retry_after is not None:
         return min(max(retry_after, 0.0), MAX_RETRY_AFTER)
-    base = min(INITIAL_BACKOFF * (2**attempt), MAX_BACKOFF)
+    base: float = min(INITIAL_BACKOFF * 2.0 ** min(attempt, 32), MAX_BACKOFF)
     return base * (1.0 - JITTER * rand())
 
 
@@ -282,6 +282,7 @@ class Operation(Generic[T]):
     raw: bool = False  # parse gets the bytes, not JSON
     absolute_url: str | None = None  # set for signed download URLs
     authenticated: bool = True
+    timeout: httpx.Timeout | None = None  # overrides the client's (the event stream's read timeout)
 
     @property
     def idempotent(self) -> bool:
@@ -348,10 +349,12 @@ class BaseClient:
             json=op.json,
             files=op.files,
             headers=self._headers(op),
-            timeout=self._timeout,
+            timeout=op.timeout or self._timeout,
         )
 
-    def _retry_delay_for_response(self, op: Operation[Any], response: httpx.Response, attempt: int) -> float | None:
+    def _retry_delay_for_response(
+        self, op: Operation[Any], response: httpx.Response, attempt: int
+    ) -> float | None:
         if not op.idempotent or attempt >= self.max_retries or response.status_code not in RETRY_STATUSES:
             return None
         delay = backoff_delay(attempt, parse_retry_after(response.headers.get("retry-after")))
@@ -366,7 +369,9 @@ class BaseClient:
         )
         return delay
 
-    def _retry_delay_for_error(self, op: Operation[Any], exc: httpx.TransportError, attempt: int) -> float | None:
+    def _retry_delay_for_error(
+        self, op: Operation[Any], exc: httpx.TransportError, attempt: int
+    ) -> float | None:
         if attempt >= self.max_retries or isinstance(exc, _PERMANENT_ERRORS):
             return None
         # A request that never left may be sent again whatever its method; others only if idempotent.
@@ -374,7 +379,15 @@ class BaseClient:
         if not op.idempotent:
             return None
         delay = backoff_delay(attempt)
-        logger.info("%s %s failed (%s); retry %d/%d in %.2fs", op.method, op.path, exc, attempt + 1, self.max_retries, delay)
+        logger.info(
+            "%s %s failed (%s); retry %d/%d in %.2fs",
+            op.method,
+            op.path,
+            exc,
+            attempt + 1,
+            self.max_retries,
+            delay,
+        )
         return delay
 
     def _transport_error(self, op: Operation[Any], exc: httpx.TransportError) -> MailError:

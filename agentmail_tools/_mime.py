@@ -22,10 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
+from email.header import Header
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
-from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+from email.policy import EmailPolicy
+from email.utils import format_datetime, formataddr, getaddresses, parsedate_to_datetime
 from typing import Any
 
 from ._errors import InvalidRequestError
@@ -52,9 +53,25 @@ MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 _MAX_DEPTH = 32
 # RFC 5322 caps a line at 998 octets; a header value past this is refused on the way out.
 _MAX_HEADER_VALUE = 998
+
+
 # CTE "7bit" makes the generator pick quoted-printable/base64 for non-ASCII bodies, so the
 # bytes survive any relay, 8BITMIME or not.
-_OUT_POLICY = policy.SMTP.clone(cte_type="7bit")
+class _PreEncoded(str):
+    """A header value this module already encoded to 7-bit and folded: stored verbatim."""
+
+
+class _OutPolicy(EmailPolicy):
+    # The stdlib folder mis-encodes some non-ASCII header text (an encoded word glued to
+    # the next atom, e.g. a display name holding a no-break space, decodes wrongly), so
+    # non-ASCII values are encoded with email.header.Header and kept exactly as encoded.
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if isinstance(value, _PreEncoded):
+            return (name, str(value))
+        return super().header_store_parse(name, value)
+
+
+_OUT_POLICY = _OutPolicy(linesep="\r\n", cte_type="7bit")
 _IN_POLICY = policy.default
 
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
@@ -189,7 +206,7 @@ def _bytes_to_text(data: bytes, charset: str | None, defects: list[str], where: 
     if declared and declared not in ("unknown-8bit", "x-unknown", "unknown", "us-ascii", "ascii"):
         candidates.append(declared)
     # Mail declared ASCII (or nothing) that carries 8-bit bytes is nearly always UTF-8 today.
-    candidates += ["utf-8", "cp1252"]
+    candidates += [c for c in ("utf-8", "cp1252") if c not in candidates]
     for name in candidates:
         try:
             text = data.decode(name)
@@ -204,6 +221,8 @@ def _bytes_to_text(data: bytes, charset: str | None, defects: list[str], where: 
             defects.append(f"{where}: decoded as {name!r} instead of declared {declared!r}")
         elif declared in ("us-ascii", "ascii") and not data.isascii():
             defects.append(f"{where}: 8-bit data declared {declared!r}; decoded as {name!r}")
+        elif not declared and not data.isascii():
+            defects.append(f"{where}: 8-bit data without a declared charset; decoded as {name!r}")
         return text
     # latin-1 maps every byte, so nothing is ever lost.
     defects.append(f"{where}: no charset fits; decoded as latin-1")
@@ -214,7 +233,7 @@ def _fix_8bit(value: str, defects: list[str], where: str) -> str:
     """Turn raw 8-bit header bytes (kept by the parser as surrogates) into text."""
     if not any("\udc80" <= c <= "\udcff" for c in value):
         return value
-    raw = value.encode("ascii", "surrogateescape")
+    raw = value.encode("utf-8", "surrogateescape")
     return _bytes_to_text(raw, None, defects, where)
 
 
@@ -335,6 +354,12 @@ def _filename(part: Message, index: int, content_type: str, defects: list[str]) 
     if isinstance(name, str):
         name = _fix_8bit(name, defects, f"attachment {index} filename")
         name = re.sub(r"[\x00-\x1f\x7f]", "", name).replace("\\", "/").rpartition("/")[2].strip()
+    if not name and content_type == "message/rfc822":
+        inner = _safe(part.get_payload, None)
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            subject = _safe(lambda: str(inner[0].get("Subject", "")), "")
+            stem = re.sub(r"[^\w .,()-]+", "_", subject).strip(" ._")[:100]
+            name = f"{stem}.eml" if stem else None
     if not name:
         extension = mimetypes.guess_extension(content_type) or ".bin"
         name = f"attachment-{index}{extension}"
@@ -503,8 +528,6 @@ def parse_message(
     if not senders:
         defects.append("From: missing or unparseable")
     from_address, from_name = senders[0] if senders else ("", None)
-    if from_name is not None:
-        from_name = _decode_header(from_name, defects, "From")
 
     raw_subject = _first_raw(items, "Subject")
     subject = _decode_header(raw_subject, defects, "Subject") if raw_subject is not None else ""
@@ -547,19 +570,45 @@ def parse_message(
         attachments=state.attachments,
         attachments_dropped=reason is not None,
         attachments_dropped_reason=reason,
-        defects=defects,
+        defects=list(dict.fromkeys(defects)),
     )
 
 
 # --------------------------------------------------------------------------- building
 
 
-def _address(addr: str, name: str | None = None, what: str = "address") -> Address:
+def _check_header_text(value: str, what: str) -> str:
+    check_no_crlf(value, what)
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        msg = f"{what} must not contain control characters"
+        raise InvalidRequestError(msg)
+    return value
+
+
+def _encode_text(value: str, header_name: str) -> str:
+    """An unstructured header value: ASCII left to the policy, anything else RFC 2047 encoded."""
+    if value.isascii():
+        return value
+    return _PreEncoded(Header(value, "utf-8", header_name=header_name).encode(linesep="\r\n"))
+
+
+def _mailbox(addr: str, name: str | None, what: str) -> str:
     clean = normalize_address(addr, what)
-    local, _, domain = clean.rpartition("@")
-    if name is not None:
-        check_no_crlf(name, f"{what} display name")
-    return Address(display_name=name or "", username=local, domain=domain)
+    if not name:
+        return clean
+    _check_header_text(name, f"{what} display name")
+    if name.isascii():
+        return formataddr((name, clean))
+    encoded = Header(name, "utf-8", header_name="From").encode(linesep="\r\n")
+    return f"{encoded} <{clean}>"
+
+
+def _address_header(entries: list[str]) -> str:
+    # One address per line once the list is long: each line stays short, nothing refolds.
+    joined = ", ".join(entries)
+    if len(joined) <= 70 and "\r\n" not in joined:
+        return _PreEncoded(joined) if not joined.isascii() else joined
+    return _PreEncoded(",\r\n ".join(entries))
 
 
 def _angle(value: str, what: str) -> str:
@@ -609,19 +658,18 @@ def build_message(
             name is malformed or would replace a structural header.
     """
     msg = EmailMessage(policy=_OUT_POLICY)
-    msg["From"] = _address(from_address, from_name, "from_address")
+    msg["From"] = _PreEncoded(_mailbox(from_address, from_name, "from_address"))
     if isinstance(to, str):
         to = [to]
     if isinstance(cc, str):
         cc = [cc]
-    to_list = [_address(a, what="to") for a in to]
+    to_list = [_mailbox(a, None, "to") for a in to]
     if to_list:
-        msg["To"] = to_list
-    cc_list = [_address(a, what="cc") for a in cc]
+        msg["To"] = _address_header(to_list)
+    cc_list = [_mailbox(a, None, "cc") for a in cc]
     if cc_list:
-        msg["Cc"] = cc_list
-    check_no_crlf(subject, "subject")
-    msg["Subject"] = subject
+        msg["Cc"] = _address_header(cc_list)
+    msg["Subject"] = _encode_text(_check_header_text(subject, "subject"), "Subject")
     when = date or datetime.now(UTC)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
@@ -641,11 +689,11 @@ def build_message(
         if name.lower() in _RESERVED_HEADERS:
             msg_text = f"header {name!r} is set by build_message itself; pass it as its argument"
             raise InvalidRequestError(msg_text)
-        check_no_crlf(str(value), f"header {name}")
+        _check_header_text(str(value), f"header {name}")
         if len(str(value)) > _MAX_HEADER_VALUE:
             msg_text = f"header {name!r} is longer than {_MAX_HEADER_VALUE} characters"
             raise InvalidRequestError(msg_text)
-        msg[name] = str(value)
+        msg[name] = _encode_text(str(value), name)
 
     msg.set_content(body_text or "", charset="utf-8")
     files = list(attachments)

@@ -21,7 +21,7 @@ __all__ = ["strip_quoted"]
 # and common non-English variants (Am ... schrieb, Le ... a écrit, El ... escribió).
 _ATTRIBUTION_RE = re.compile(
     r"^\s*(?:On|Am|Le|El|Il|Op|Den|På)\s.{0,300}?"
-    r"(?:wrote|schrieb|a\s+écrit|escribió|ha\s+scritto|schreef|skrev)\s*:\s*$",
+    r"(?:wrote|schrieb|a\s+écrit|escribió|ha\s+scritto|schreef|skrev)(?:\s.{0,200})?:\s*$",
     re.IGNORECASE | re.DOTALL,
 )
 _ATTRIBUTION_OPENERS = frozenset({"on", "am", "le", "el", "il", "op", "den", "på"})

@@ -11,17 +11,30 @@ line breaks never occur inside a multi-byte sequence.
 Semantics (WHATWG HTML, "event stream interpretation"): lines end with CRLF, LF or CR;
 ``:`` starts a comment; ``field: value`` (one leading space dropped); ``data`` lines are
 joined with ``\\n``; a blank line dispatches; an event without ``data`` is not dispatched;
-the event name defaults to ``message``; the last ``id`` carries over to later events; a
-trailing event without its blank line is dropped when the stream ends.
+the event name defaults to ``message``; the last ``id`` carries over to later events and
+becomes the resume point only once its frame is complete; a trailing event without its
+blank line is dropped when the stream ends.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_MAX_EVENT_BYTES", "SSEDecoder", "ServerSentEvent", "aiter_sse", "iter_sse"]
+from pydantic import ValidationError
+
+from ._models import EventEnvelope, StreamEvent
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "aiter_sse",
+    "iter_sse",
+    "to_stream_event",
+]
 
 logger = logging.getLogger("agentmail_tools")
 
@@ -57,8 +70,12 @@ class SSEDecoder:
 
     def __init__(self, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         self.max_event_bytes = max_event_bytes
-        self.last_event_id: str | None = None
         self.dropped = 0
+        # The spec's "last event ID buffer" (set by an id line) and "last event ID string"
+        # (committed only when a blank line ends the frame): an id inside a frame that never
+        # completed must not become the resume point, or that event would be skipped.
+        self._id_buffer: str | None = None
+        self._last_event_id: str | None = None
         self._line = bytearray()
         self._skip_line = False  # discarding the rest of an oversized line
         self._after_cr = False  # the previous chunk ended with CR: a leading LF belongs to it
@@ -68,6 +85,15 @@ class SSEDecoder:
         self._data_bytes = 0
         self._retry: int | None = None
         self._oversized = False
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id to resume from: the last id of a completed frame (or the one set here)."""
+        return self._last_event_id
+
+    @last_event_id.setter
+    def last_event_id(self, value: str | None) -> None:
+        self._last_event_id = self._id_buffer = value
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Consume ``chunk`` and return the events it completed."""
@@ -110,6 +136,8 @@ class SSEDecoder:
     def close(self) -> None:
         """End of stream: an unterminated line and an undispatched event are dropped."""
         self._line.clear()
+        self._skip_line = False
+        self._id_buffer = self._last_event_id
         self._reset_event()
 
     def _append(self, part: bytes) -> None:
@@ -142,13 +170,14 @@ class SSEDecoder:
             self._event = value
         elif name == "id":
             if "\x00" not in value:
-                self.last_event_id = value or None
+                self._id_buffer = value or None
         elif name == "retry":
             if value.isascii() and value.isdigit():
                 self._retry = int(value)
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:
+        self._last_event_id = self._id_buffer
         try:
             if self._oversized:
                 self.dropped += 1
@@ -194,3 +223,28 @@ async def aiter_sse(
         for event in decoder.feed(chunk):
             yield event
     decoder.close()
+
+
+def to_stream_event(sse: ServerSentEvent) -> StreamEvent:
+    """Type one SSE frame: ``data`` is the JSON envelope ``{"event", "timestamp", "data"}``.
+
+    Frames whose data is not an envelope (``event: reconnect`` / ``data: {}``, or non-JSON)
+    still come through, with ``data.event`` set to the frame's event name and empty data.
+    """
+    envelope: EventEnvelope | None = None
+    try:
+        payload = json.loads(sse.data)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        if "event" in payload:
+            try:
+                envelope = EventEnvelope.model_validate(payload)
+            except ValidationError:
+                envelope = None
+        if envelope is None:
+            inner = payload.get("data")
+            envelope = EventEnvelope(event=sse.event, data=inner if isinstance(inner, dict) else {})
+    if envelope is None:
+        envelope = EventEnvelope(event=sse.event)
+    return StreamEvent(id=sse.id, event=sse.event, data=envelope, raw=sse.data)

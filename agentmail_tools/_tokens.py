@@ -146,7 +146,9 @@ def encoding_for(model: str | None = None) -> tuple[tiktoken.Encoding, bool]:
             enc, exact = _resolve(name)
     if not exact and model not in _approximations_logged:
         _approximations_logged.add(str(model))
-        logger.info("token counts for %r are approximated with cl100k_base (encoding not available offline)", model)
+        logger.info(
+            "token counts for %r are approximated with cl100k_base (encoding not available offline)", model
+        )
     return enc, exact
 
 

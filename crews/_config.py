@@ -136,9 +136,16 @@ class PolicyRules(BaseModel):
             r"system (notice|prompt|override)",
             r"(email|send|forward)[^.]{0,40}\b(every|all) (customers?|users?|contacts?)",
             r"customer (list|database)",
+            r"new instructions",
+            r"system prompt",
+            r"forward (this|the) (conversation|thread|email) to",
         ]
     )
     injection_contact: str | None = "security"
+    # Languages the agent answers on its own (empty: any); other languages go to a person.
+    auto_reply_languages: list[str] = Field(default_factory=list)
+    # Whether the policy model may allow automatic replies for cases no rule covers.
+    model_may_auto_reply: bool = False
     min_confidence: float = Field(default=0.45, ge=0.0, le=1.0)
     max_revisions: int = Field(default=1, ge=0, le=5)
     hold_urgent: bool = False

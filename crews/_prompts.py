@@ -80,7 +80,7 @@ def render_sources(sources: Iterable[Source]) -> str:
 def render_categories(categories: Mapping[str, list[str]]) -> str:
     """One line per category with its hint words, so every model sees the same taxonomy."""
     return "\n".join(
-        f"- {name}: {', '.join(words[:12]) if words else 'anything that fits no other category'}"
+        f"- {name}: {', '.join(words[:40]) if words else 'anything that fits no other category'}"
         for name, words in categories.items()
     )
 

@@ -81,6 +81,10 @@ class GuardPolicy(BaseModel):
     suppression_ttl_seconds: float = Field(default=300.0, ge=0)
     mailbox_ttl_seconds: float = Field(default=300.0, ge=0)
     check_mailbox_status: bool = True
+    account_mailboxes_are_own: bool = Field(
+        default=True,
+        description="Every mailbox of the account counts as ours for loop prevention (else only the receiving one).",
+    )
     own_addresses: frozenset[str] = Field(
         default=frozenset(), description="Addresses that are ours besides the account's mailboxes."
     )

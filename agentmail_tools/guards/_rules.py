@@ -60,7 +60,7 @@ def idempotency_key(event_id: str, action: str) -> str:
 
     Example:
         >>> idempotency_key("evt_1", "reply")
-        'reply-...'
+        'reply-27bf873457e1d408696cf6ab2c9b404bac19a531'
     """
     for value, what in ((event_id, "event_id"), (action, "action")):
         if not isinstance(value, str) or not value.strip():
@@ -143,7 +143,14 @@ class PreparedSend:
     def fingerprint(self) -> str:
         """A hash of what would be sent (to spot a key re-used for different content)."""
         h = hashlib.sha256()
-        for part in (self.mailbox_id, *self.recipients, "|", self.subject, self.body_text, self.body_html or ""):
+        for part in (
+            self.mailbox_id,
+            *self.recipients,
+            "|",
+            self.subject,
+            self.body_text,
+            self.body_html or "",
+        ):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\x1f")
         return h.hexdigest()[:32]
@@ -205,7 +212,9 @@ def prepare_send(
         raise InvalidRequestError(msg)
     _refuse_crlf(subject, "subject")
     if len(subject) > policy.max_subject_chars:
-        msg = f"The subject has {len(subject)} characters; the limit is {policy.max_subject_chars}. Shorten it."
+        msg = (
+            f"The subject has {len(subject)} characters; the limit is {policy.max_subject_chars}. Shorten it."
+        )
         raise MessageTooLarge(msg, details={"field": "subject", "limit": policy.max_subject_chars})
 
     if in_reply_to is not None:
@@ -231,7 +240,9 @@ def prepare_send(
     if not isinstance(body_text, str) or (body_html is not None and not isinstance(body_html, str)):
         msg = "body_text (and body_html when given) must be strings"
         raise InvalidRequestError(msg)
-    size = len(body_text.encode("utf-8", "surrogatepass")) + len((body_html or "").encode("utf-8", "surrogatepass"))
+    size = len(body_text.encode("utf-8", "surrogatepass")) + len(
+        (body_html or "").encode("utf-8", "surrogatepass")
+    )
     if size > policy.max_body_bytes:
         msg = f"The body is {size} bytes; the policy allows {policy.max_body_bytes}. Shorten it or attach a file."
         raise MessageTooLarge(msg, details={"field": "body", "size": size, "limit": policy.max_body_bytes})
@@ -287,7 +298,9 @@ def _check_headers(policy: GuardPolicy, headers: Mapping[str, str] | None) -> di
             msg = f"Header name {name!r} is not a valid field name (printable ASCII, no spaces or ':'); remove it."
             raise HeaderInjection(msg, details={"field": "headers", "header": name})
         if lower in _RESERVED:
-            msg = f"Header {name} is set by the send guards and cannot be given; pass idempotency_key= instead."
+            msg = (
+                f"Header {name} is set by the send guards and cannot be given; pass idempotency_key= instead."
+            )
             raise HeaderInjection(msg, details={"field": "headers", "header": name})
         if not lower.startswith(policy.allowed_header_prefixes):
             allowed = " or ".join(p.title() + "*" for p in policy.allowed_header_prefixes)
@@ -343,13 +356,17 @@ def check_recipients(
         if not policy.allowed_addresses and not policy.allowed_domains:
             return
     allowed_people = participants if (participants and policy.reply_to_participants) else frozenset()
-    outside = [r for r in send.recipients if r.lower() not in allowed_people and not policy.address_allowed(r)]
+    outside = [
+        r for r in send.recipients if r.lower() not in allowed_people and not policy.address_allowed(r)
+    ]
     if outside:
         names = ", ".join(outside)
         if send.is_new_conversation:
             where = "not on the allow-list for new conversations"
         elif participants is None:
-            where = "not on the allow-list (and the thread is unknown: pass thread_id to allow its participants)"
+            where = (
+                "not on the allow-list (and the thread is unknown: pass thread_id to allow its participants)"
+            )
         else:
             where = "not in this thread and not on the allow-list"
         msg = f"{names} {'is' if len(outside) == 1 else 'are'} {where}; remove them or write only to the thread's participants."
@@ -415,10 +432,16 @@ def loop_verdict(
         if value is not None:
             token = value.split(";", 1)[0].strip().lower()
             if token != "no":
-                return no(name, f"The message is automatic ({name}: {token or 'empty'}); do not answer automatic mail.")
+                return no(
+                    name,
+                    f"The message is automatic ({name}: {token or 'empty'}); do not answer automatic mail.",
+                )
     precedence = get_header(headers, "Precedence")
     if precedence is not None and precedence.strip().lower() in _BULK_PRECEDENCE:
-        return no("Precedence", f"The message is bulk or list mail (Precedence: {precedence.strip()}); do not answer it.")
+        return no(
+            "Precedence",
+            f"The message is bulk or list mail (Precedence: {precedence.strip()}); do not answer it.",
+        )
     for name in ("List-Id", "List-Unsubscribe"):
         if get_header(headers, name) is not None:
             return no(name, f"The message comes from a mailing list ({name}); do not answer list mail.")
@@ -426,20 +449,27 @@ def loop_verdict(
     if suppress is not None:
         tokens = {t.strip().lower() for t in suppress.split(",")}
         if tokens & _MS_SUPPRESS:
-            return no("X-Auto-Response-Suppress", "The sender asked for no automatic responses (X-Auto-Response-Suppress).")
+            return no(
+                "X-Auto-Response-Suppress",
+                "The sender asked for no automatic responses (X-Auto-Response-Suppress).",
+            )
     for name in ("X-Autoreply", "X-Autorespond"):
         if get_header(headers, name) is not None:
             return no(name, f"The message is an autoresponder's ({name}); do not answer it.")
     return_path = get_header(headers, "Return-Path")
     if return_path is not None and return_path.strip() in ("<>", ""):
-        return no("Return-Path", "The message has a null return path (a bounce or notification); do not answer it.")
+        return no(
+            "Return-Path", "The message has a null return path (a bounce or notification); do not answer it."
+        )
     content_type = get_header(headers, "Content-Type")
     if content_type is not None and content_type.strip().lower().startswith("multipart/report"):
         return no("Content-Type", "The message is a delivery or read report; do not answer it.")
     local = sender.rpartition("@")[0].split("+", 1)[0]
     for part in policy.loop_sender_localparts:
         if local == part or local.startswith((part + "-", part + ".", part + "_")):
-            return no("sender", f"The sender {sender} is a machine address ({part}); nobody reads answers to it.")
+            return no(
+                "sender", f"The sender {sender} is a machine address ({part}); nobody reads answers to it."
+            )
     return LoopVerdict(True, "No loop or automatic-mail signal found; answering is allowed.")
 
 

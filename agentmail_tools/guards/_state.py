@@ -146,7 +146,9 @@ class GuardState:
                 )
             return Reservation(True)
 
-    def reply_count(self, mailbox_id: str, thread_id: str, *, now: float, window: float) -> tuple[int, float | None]:
+    def reply_count(
+        self, mailbox_id: str, thread_id: str, *, now: float, window: float
+    ) -> tuple[int, float | None]:
         """Replies in the window for a thread, and when the oldest of them leaves it."""
         with self._db.reading() as db:
             rows = db.execute(

@@ -6,10 +6,14 @@ Every source turns what it receives into an :class:`InboundEvent` and ``put``s i
 """
 
 from ._event import EventSource, InboundEvent, InvalidEventError
+from ._listener import AsyncSSEListener, ListenerStats, SSEListener
+from ._poller import AsyncPoller, Poller
 from ._queue import DeadLetter, InboundQueue, ItemState, Lease, QueueItem, QueueStats, SQLiteQueue
 from ._receiver import WebhookReceiver
 
 __all__ = [
+    "AsyncPoller",
+    "AsyncSSEListener",
     "DeadLetter",
     "EventSource",
     "InboundEvent",
@@ -17,8 +21,11 @@ __all__ = [
     "InvalidEventError",
     "ItemState",
     "Lease",
+    "ListenerStats",
+    "Poller",
     "QueueItem",
     "QueueStats",
     "SQLiteQueue",
+    "SSEListener",
     "WebhookReceiver",
 ]

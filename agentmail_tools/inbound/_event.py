@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -26,6 +27,8 @@ __all__ = ["EventSource", "InboundEvent", "InvalidEventError"]
 EventSource = Literal["webhook", "sse", "poll", "manual"]
 
 _MAX_ID_LEN = 512
+_MAX_DEPTH = 32
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InvalidEventError(MailError, ValueError):
@@ -61,6 +64,23 @@ def _parse_time(value: Any) -> datetime | None:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return None
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True if ``value`` nests containers deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _opt_str(value: Any) -> str | None:
@@ -112,7 +132,7 @@ class InboundEvent(BaseModel):
     @field_validator("event_id", "event")
     @classmethod
     def _no_controls(cls, value: str) -> str:
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        if _CONTROL_RE.search(value):
             msg = "ids and event names must not contain control characters"
             raise ValueError(msg)
         return value
@@ -156,10 +176,18 @@ class InboundEvent(BaseModel):
             msg = "event 'data' must be a JSON object"
             raise InvalidEventError(msg)
         data = dict(data)
+        if _too_deep(data, _MAX_DEPTH):
+            # Real payloads nest 3 levels (data → attachments → attachment); a deeper one
+            # would only exhaust the serialiser's recursion budget later, in the queue.
+            msg = f"event data is nested deeper than {_MAX_DEPTH} levels"
+            raise InvalidEventError(msg)
         occurred = _parse_time(envelope.get("timestamp"))
         mailbox_id = _opt_str(data.get("mailbox_id"))
         message_id = _opt_str(data.get("message_id"))
         delivery_id = _opt_str(delivery_id)
+        if event.startswith("message.") and message_id is None:
+            msg = f"a {event} event needs data.message_id (a non-empty string)"
+            raise InvalidEventError(msg)
         event_id = _canonical_id(event, mailbox_id, message_id)
         if event_id is None:
             if delivery_id is None:

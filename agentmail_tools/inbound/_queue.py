@@ -28,7 +28,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS inbound_items (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS inbound_items_ready ON inbound_items (status, available_at, id);
+CREATE INDEX IF NOT EXISTS inbound_items_event ON inbound_items (event_id);
 CREATE TABLE IF NOT EXISTS inbound_dedup (
     key TEXT PRIMARY KEY,
     item_id INTEGER NOT NULL,
@@ -91,7 +92,7 @@ class Lease:
     expires_at: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class QueueStats:
     """Counts per state; ``ready`` can be leased now, ``scheduled`` waits for its retry time."""
 
@@ -178,8 +179,8 @@ class InboundQueue(Protocol):
         """Dead-lettered events, most recent first."""
         ...
 
-    def requeue_dead(self, item_id: int) -> bool:
-        """Give a dead-lettered event a fresh set of attempts."""
+    def requeue_dead(self, item: int | str) -> bool:
+        """Give a dead-lettered event (by item id or event id) a fresh set of attempts."""
         ...
 
 
@@ -309,26 +310,38 @@ class SQLiteQueue:
             transport delivery id) is already known: a redelivery, or the same message
             arriving by another transport.
         """
-        if not isinstance(event, InboundEvent):
-            msg = f"put() takes an InboundEvent, got {type(event).__name__}"
-            raise TypeError(msg)
-        keys = event.dedup_keys()
-        payload = event.model_dump_json()
+        return self.put_many([event])[0]
+
+    def put_many(self, events: Sequence[InboundEvent]) -> builtins.list[bool]:
+        """Enqueue several events in one transaction (one disk sync): :meth:`put` for each.
+
+        A duplicate inside the batch counts as a duplicate, like a later ``put`` would.
+        """
+        rows = []
+        for event in events:
+            if not isinstance(event, InboundEvent):
+                msg = f"put() takes an InboundEvent, got {type(event).__name__}"
+                raise TypeError(msg)
+            rows.append((event, event.dedup_keys(), event.model_dump_json()))
+        results: builtins.list[bool] = []
         now = self._clock()
         with self._tx() as db:
-            marks = ",".join("?" * len(keys))
-            if db.execute(f"SELECT 1 FROM inbound_dedup WHERE key IN ({marks}) LIMIT 1", keys).fetchone():
-                return False
-            cur = db.execute(
-                "INSERT INTO inbound_items (event_id, event, mailbox_id, payload, available_at, enqueued_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (event.event_id, event.event, event.mailbox_id, payload, now, now, now),
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO inbound_dedup (key, item_id, created_at) VALUES (?, ?, ?)",
-                [(key, cur.lastrowid, now) for key in keys],
-            )
-        return True
+            for event, keys, payload in rows:
+                marks = ",".join("?" * len(keys))
+                if db.execute(f"SELECT 1 FROM inbound_dedup WHERE key IN ({marks}) LIMIT 1", keys).fetchone():
+                    results.append(False)
+                    continue
+                cur = db.execute(
+                    "INSERT INTO inbound_items (event_id, event, mailbox_id, payload, available_at, enqueued_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (event.event_id, event.event, event.mailbox_id, payload, now, now, now),
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO inbound_dedup (key, item_id, created_at) VALUES (?, ?, ?)",
+                    [(key, cur.lastrowid, now) for key in keys],
+                )
+                results.append(True)
+        return results
 
     def seen(self, event: InboundEvent) -> bool:
         """True if ``event`` (or the same fact by another transport) was enqueued before."""
@@ -593,14 +606,22 @@ class SQLiteQueue:
             for r in rows
         ]
 
-    def requeue_dead(self, item_id: int) -> bool:
-        """Move a dead-lettered item back to ready with a fresh set of attempts."""
+    def requeue_dead(self, item: int | str) -> bool:
+        """Move a dead-lettered item back to ready with a fresh set of attempts.
+
+        Args:
+            item: the queue's item id, or the event's ``event_id`` (as the CLI shows it).
+
+        Returns:
+            False if no dead-lettered item matches.
+        """
         now = self._clock()
+        where = "id = ?" if isinstance(item, int) else "event_id = ?"
         with self._tx() as db:
             cur = db.execute(
                 "UPDATE inbound_items SET status = 'queued', attempts = 0, available_at = ?, lease_token = NULL,"
-                " leased_by = NULL, updated_at = ?, finished_at = NULL WHERE id = ? AND status = 'dead'",
-                (now, now, item_id),
+                f" leased_by = NULL, updated_at = ?, finished_at = NULL WHERE {where} AND status = 'dead'",
+                (now, now, item),
             )
         return cur.rowcount > 0
 

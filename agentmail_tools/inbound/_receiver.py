@@ -9,10 +9,12 @@ on disk, so the sender never times out and retries because an LLM was slow.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .._webhooks import DELIVERY_ID_HEADER, SIGNATURE_HEADER, verify_webhook
@@ -33,18 +35,72 @@ _DELIVERY_LOWER = DELIVERY_ID_HEADER.lower()
 
 
 def _header(headers: Mapping[str, str] | Iterable[tuple[Any, Any]], name_lower: str) -> str | None:
-    """Case-insensitive header lookup over a dict, Starlette ``Headers`` or raw ASGI pairs."""
+    """Case-insensitive header lookup over a dict, any header object, or raw ASGI pairs."""
     getter = getattr(headers, "get", None)
-    if callable(getter) and not isinstance(headers, dict):
-        # Starlette/werkzeug/requests header objects are already case-insensitive.
+    if callable(getter):
+        # Starlette, werkzeug and requests header objects answer any case themselves.
         value = getter(name_lower)
-        return None if value is None else str(value)
+        if value is not None:
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
     items = headers.items() if isinstance(headers, Mapping) else headers
     for key, value in items:
         k = key.decode("latin-1") if isinstance(key, bytes) else str(key)
         if k.lower() == name_lower:
             return value.decode("latin-1") if isinstance(value, bytes) else str(value)
     return None
+
+
+class _GroupCommit:
+    """Writes the events of concurrent requests in shared transactions, off the event loop.
+
+    A durable commit costs a disk sync; one per request caps the receiver at the disk's sync
+    rate and blocks the event loop meanwhile. Here requests that arrive while a commit is in
+    flight wait for the next one, which writes them all at once in a single worker thread
+    (SQLite serialises writers anyway), so throughput grows with concurrency and the loop
+    keeps answering. Every request is still answered only after its event is on disk.
+    """
+
+    def __init__(self, queue: InboundQueue, *, max_batch: int = 256) -> None:
+        self._queue = queue
+        self._max_batch = max_batch
+        self._pending: list[tuple[InboundEvent, asyncio.Future[bool]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def put(self, event: InboundEvent) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._pending.append((event, future))
+        if self._task is None or self._task.done():
+            # The drain ends when nothing is pending, so no task outlives the traffic.
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    def _write(self, events: list[InboundEvent]) -> list[bool]:
+        put_many = getattr(self._queue, "put_many", None)
+        if callable(put_many):
+            return list(put_many(events))
+        return [self._queue.put(event) for event in events]
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentmail-inbound-commit")
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                results = await loop.run_in_executor(
+                    self._executor, self._write, [event for event, _ in batch]
+                )
+            except Exception as err:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for (_, future), fresh in zip(batch, results, strict=True):
+                if not future.done():  # the client may have gone; the event is stored anyway
+                    future.set_result(fresh)
 
 
 class WebhookReceiver:
@@ -55,7 +111,8 @@ class WebhookReceiver:
         from agentmail_tools.inbound import SQLiteQueue, WebhookReceiver
 
         receiver = WebhookReceiver(SQLiteQueue("inbound.db"), secret=webhook.secret)
-        app.mount("/hooks/robotomail", receiver)          # Starlette / FastAPI
+        app.router.routes.append(Route("/hooks/robotomail", receiver, methods=["POST"]))
+        app.mount("/hooks", receiver)                      # or under a prefix: POST /hooks/
         # or: uvicorn.run(receiver.app)                   # POST /
 
     Flask, Django or anything else: pass the raw body and the headers::
@@ -86,6 +143,7 @@ class WebhookReceiver:
         self._secrets = tuple(dict.fromkeys(keys))
         self.max_body_bytes = max_body_bytes
         self._app: Any = None
+        self._committer = _GroupCommit(queue)
 
     # -- framework-agnostic core --------------------------------------------------------
 
@@ -109,6 +167,19 @@ class WebhookReceiver:
             missing signature, 413 too large, 503 the queue could not store it (the
             sender will retry).
         """
+        checked = self._check(raw_body, headers)
+        if not isinstance(checked, InboundEvent):
+            return checked
+        try:
+            fresh = self.queue.put(checked)
+        except Exception:
+            return self._unavailable(checked)
+        return self._answer(checked, fresh)
+
+    def _check(
+        self, raw_body: bytes, headers: Mapping[str, str] | Iterable[tuple[Any, Any]]
+    ) -> InboundEvent | tuple[int, dict[str, Any]]:
+        """Everything before the queue: size, signature (before parsing), parse, type."""
         if not isinstance(raw_body, (bytes, bytearray, memoryview)):
             return 400, {"error": "request body must be bytes"}
         body = bytes(raw_body)
@@ -126,20 +197,23 @@ class WebhookReceiver:
             delivery_id = "sha256-" + hashlib.sha256(body).hexdigest()
         try:
             parsed = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return 400, {"error": "body is not valid JSON"}
         try:
-            event = InboundEvent.from_webhook(parsed, delivery_id=delivery_id)
+            return InboundEvent.from_webhook(parsed, delivery_id=delivery_id)
         except InvalidEventError as err:
             return 400, {"error": str(err)}
-        try:
-            fresh = self.queue.put(event)
-        except Exception:
-            logger.exception("webhook %s verified but could not be enqueued", delivery_id)
-            return 503, {"error": "queue unavailable; retry later"}
+
+    @staticmethod
+    def _answer(event: InboundEvent, fresh: bool) -> tuple[int, dict[str, Any]]:
         if not fresh:
-            logger.debug("webhook %s is a duplicate of %s", delivery_id, event.event_id)
+            logger.debug("webhook %s is a duplicate of %s", event.delivery_id, event.event_id)
         return 200, {"status": "queued" if fresh else "duplicate", "event_id": event.event_id}
+
+    @staticmethod
+    def _unavailable(event: InboundEvent) -> tuple[int, dict[str, Any]]:
+        logger.exception("webhook %s verified but could not be enqueued", event.delivery_id)
+        return 503, {"error": "queue unavailable; retry later"}
 
     # -- ASGI ---------------------------------------------------------------------------
 
@@ -177,16 +251,23 @@ class WebhookReceiver:
                 chunks.append(chunk)
         except ClientDisconnect:
             return JSONResponse({"error": "client disconnected"}, status_code=400)
-        # The queue write is one short local SQLite transaction: running it inline is
-        # cheaper than a thread hop and keeps the acknowledgement latency flat.
-        status, payload = self.handle(b"".join(chunks), request.headers)
+        checked = self._check(b"".join(chunks), request.headers)
+        if isinstance(checked, InboundEvent):
+            try:
+                fresh = await self._committer.put(checked)
+            except Exception:
+                status, payload = self._unavailable(checked)
+            else:
+                status, payload = self._answer(checked, fresh)
+        else:
+            status, payload = checked
         return JSONResponse(payload, status_code=status)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """ASGI entry point: the receiver answers on whatever path it is mounted at.
+        """ASGI entry point: the receiver answers POST on whatever path routes to it.
 
-        Going around the router on purpose: mounted at ``/hooks`` a router would answer
-        ``POST /hooks`` with a redirect to ``/hooks/``, which webhook senders do not follow.
+        Going around the router on purpose, so that it works as a ``Route`` endpoint and
+        under a ``Mount`` alike, without redirects (webhook senders do not follow them).
         """
         if scope["type"] != "http":
             await self.app(scope, receive, send)

@@ -148,6 +148,7 @@ async def sse_frames(
     heartbeat: float,
     reconnect_after: float,
     on_close: Callable[[], None] | None = None,
+    stopping: threading.Event | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield SSE frames: replay after ``after``, then live events, heartbeats, a reconnect."""
     wake = log.hub.subscribe()
@@ -162,7 +163,7 @@ async def sse_frames(
             if rows:
                 last_sent = time.monotonic()
                 continue  # drain fully before waiting
-            if log.hub.closing:
+            if log.hub.closing or (stopping is not None and stopping.is_set()):
                 return
             now = time.monotonic()
             until_reconnect = started + reconnect_after - now
@@ -307,18 +308,31 @@ class WebhookDispatcher:
                 conn.execute(
                     "UPDATE deliveries SET attempts=?, response_status=?, last_error=?, next_retry_at=?,"
                     " next_retry_ts=? WHERE id=?",
-                    (attempts, status, error, to_iso(datetime.fromtimestamp(retry_ts, UTC)), retry_ts, row["id"]),
+                    (
+                        attempts,
+                        status,
+                        error,
+                        to_iso(datetime.fromtimestamp(retry_ts, UTC)),
+                        retry_ts,
+                        row["id"],
+                    ),
                 )
             conn.execute(
                 "UPDATE webhooks SET failure_count = failure_count + 1, last_triggered_at=? WHERE id=?",
                 (stamp, row["webhook_id"]),
             )
-            hook = conn.execute("SELECT failure_count FROM webhooks WHERE id=?", (row["webhook_id"],)).fetchone()
+            hook = conn.execute(
+                "SELECT failure_count FROM webhooks WHERE id=?", (row["webhook_id"],)
+            ).fetchone()
             if hook is not None and int(hook["failure_count"]) >= self.limits.webhook_max_failures:
-                logger.warning("webhook %s set FAILED after %s consecutive failures", row["webhook_id"],
-                               hook["failure_count"])
-                conn.execute("UPDATE webhooks SET status='FAILED', updated_at=? WHERE id=?",
-                             (stamp, row["webhook_id"]))
+                logger.warning(
+                    "webhook %s set FAILED after %s consecutive failures",
+                    row["webhook_id"],
+                    hook["failure_count"],
+                )
+                conn.execute(
+                    "UPDATE webhooks SET status='FAILED', updated_at=? WHERE id=?", (stamp, row["webhook_id"])
+                )
                 conn.execute(
                     "UPDATE deliveries SET status='FAILED', next_retry_at=NULL, next_retry_ts=NULL"
                     " WHERE webhook_id=? AND status='PENDING'",

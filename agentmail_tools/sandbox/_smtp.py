@@ -104,8 +104,26 @@ class _Handler:
         return "250 2.0.0 OK: message accepted"
 
 
+class _LenientSMTP(SMTP):
+    """aiosmtpd's SMTP without the 1,000-octet line cap on DATA.
+
+    RFC 5321 caps lines at 1,000 octets, but real senders exceed it (minified HTML sent
+    8bit, LF-only messages, which aiosmtpd sees as one line) and MTAs such as Postfix accept
+    them. Refusing would lose the message; the total size is still capped by
+    ``data_size_limit``.
+    """
+
+    def __init__(self, handler: Any, *, line_length_limit: int, **kwargs: Any) -> None:
+        self.line_length_limit = line_length_limit  # read by SMTP.__init__ for the stream buffer
+        super().__init__(handler, **kwargs)
+
+
 class _Controller(Controller):
     """aiosmtpd's controller, taught to bind port 0 and report the port it got."""
+
+    def factory(self) -> SMTP:
+        limit = int(self.SMTP_kwargs.get("data_size_limit") or 0) + 1024
+        return _LenientSMTP(self.handler, line_length_limit=max(limit, 1024 * 1024), **self.SMTP_kwargs)
 
     def _create_server(self) -> Coroutine[Any, Any, asyncio.AbstractServer]:
         return self._bind()

@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS bounces (email TEXT PRIMARY KEY, kind TEXT NOT NULL, 
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, message_id TEXT NOT NULL,
   mailbox_id TEXT NOT NULL, rfc_message_id TEXT NOT NULL, mail_from TEXT NOT NULL,
-  rcpt_tos TEXT NOT NULL, subject TEXT NOT NULL, raw BLOB NOT NULL, relay_status TEXT NOT NULL,
+  rcpt_tos TEXT NOT NULL, subject TEXT NOT NULL, raw BLOB, relay_status TEXT NOT NULL,
   relay_error TEXT, created_at TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(
   message_id UNINDEXED, mailbox_id UNINDEXED, subject, body, sender,
@@ -182,8 +182,10 @@ class Store:
         return None if row is None else str(row["value"])
 
     def set_meta(self, key: str, value: str) -> None:
-        self.run("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                 (key, value))
+        self.run(
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     # -- blobs ---------------------------------------------------------------------------
 

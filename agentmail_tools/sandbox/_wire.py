@@ -139,7 +139,9 @@ def domain_json(row: sqlite3.Row, *, user_id: str) -> dict[str, Any]:
     }
 
 
-def webhook_json(row: sqlite3.Row, *, user_id: str, mask: bool = True, secret: bool = False) -> dict[str, Any]:
+def webhook_json(
+    row: sqlite3.Row, *, user_id: str, mask: bool = True, secret: bool = False
+) -> dict[str, Any]:
     headers = loads(row["headers"])
     if headers is not None and mask:
         headers = {name: MASK for name in headers}

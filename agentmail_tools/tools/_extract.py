@@ -28,7 +28,20 @@ _TEXT_TYPES = {
     "application/x-ndjson",
     "message/rfc822",
 }
-_TEXT_EXTENSIONS = {".txt", ".md", ".csv", ".tsv", ".json", ".xml", ".yaml", ".yml", ".log", ".ics", ".eml", ".rst"}
+_TEXT_EXTENSIONS = {
+    ".txt",
+    ".md",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".xml",
+    ".yaml",
+    ".yml",
+    ".log",
+    ".ics",
+    ".eml",
+    ".rst",
+}
 _DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
@@ -143,7 +156,9 @@ def _docx_text(data: bytes) -> tuple[str, str]:
     return "\n".join(parts), "Text extracted from a Word document (paragraphs, then tables)."
 
 
-def extract_text(data: bytes, content_type: str, filename: str = "", *, max_chars: int = 200_000) -> ExtractedText:
+def extract_text(
+    data: bytes, content_type: str, filename: str = "", *, max_chars: int = 200_000
+) -> ExtractedText:
     """Extract readable text from an attachment's bytes.
 
     Args:

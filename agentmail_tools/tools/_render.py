@@ -158,7 +158,9 @@ def render_message(
     room = max(0, budget_tokens - overhead)
     shortened = truncate_to_tokens(content, room, model) + cut_note
     text = "\n".join(head) + "\n" + _wrap_for(message, shortened)
-    return text if count_tokens(text, model) <= budget_tokens else truncate_to_tokens(text, budget_tokens, model)
+    return (
+        text if count_tokens(text, model) <= budget_tokens else truncate_to_tokens(text, budget_tokens, model)
+    )
 
 
 def _same_subject(a: str, b: str) -> bool:
@@ -273,7 +275,7 @@ def render_thread(
             )
         if condensed:
             parts.append(
-                f"Earlier messages, condensed (call get_message for one in full):\n"
+                "Earlier messages, condensed (call get_message for one in full):\n"
                 + wrap_untrusted("\n".join(reversed(condensed)))
             )
         parts.extend(reversed(full))

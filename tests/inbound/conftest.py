@@ -58,10 +58,14 @@ def envelope(
 
 def make_event(message_id: str | None = None, **kw: Any) -> InboundEvent:
     delivery = kw.pop("delivery_id", None)
-    return InboundEvent.from_webhook(envelope(message_id, **kw), delivery_id=delivery or f"dlv_{next(_counter)}")
+    return InboundEvent.from_webhook(
+        envelope(message_id, **kw), delivery_id=delivery or f"dlv_{next(_counter)}"
+    )
 
 
-def signed(body: dict[str, Any] | bytes, *, delivery_id: str | None = "dlv_1", secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+def signed(
+    body: dict[str, Any] | bytes, *, delivery_id: str | None = "dlv_1", secret: str = SECRET
+) -> tuple[bytes, dict[str, str]]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {"X-Robotomail-Signature": sign_webhook(raw, secret), "Content-Type": "application/json"}
     if delivery_id is not None:

@@ -67,14 +67,20 @@ def test_stream_event_with_pydantic_envelope_uses_wire_names() -> None:
         timestamp: str
         data: Data
 
-    env = Envelope(event="message.received", timestamp="2026-11-25T00:00:00Z", data=Data(message_id="m", mailbox_id="b", from_="x@y.co"))
+    env = Envelope(
+        event="message.received",
+        timestamp="2026-11-25T00:00:00Z",
+        data=Data(message_id="m", mailbox_id="b", from_="x@y.co"),
+    )
     event = InboundEvent.from_stream_event(SimpleNamespace(id="7", event="message.received", data=env))
     assert event.payload["from"] == "x@y.co"
     assert event.event_id == "message.received:b:m"
 
 
 def test_events_without_message_id_fall_back_to_transport_id() -> None:
-    event = InboundEvent.from_webhook({"event": "mailbox.updated", "timestamp": "x", "data": {}}, delivery_id="d1")
+    event = InboundEvent.from_webhook(
+        {"event": "mailbox.updated", "timestamp": "x", "data": {}}, delivery_id="d1"
+    )
     assert event.event_id == "webhook:d1"
     assert event.occurred_at is None
     anonymous = InboundEvent.from_webhook({"event": "mailbox.updated", "data": {"a": 1}})

@@ -61,7 +61,9 @@ def test_ack_finishes_and_a_second_ack_is_refused(queue: SQLiteQueue) -> None:
     assert queue.lease("w") is None
 
 
-def test_expired_lease_is_redelivered_and_the_stale_worker_cannot_ack(queue: SQLiteQueue, clock: FakeClock) -> None:
+def test_expired_lease_is_redelivered_and_the_stale_worker_cannot_ack(
+    queue: SQLiteQueue, clock: FakeClock
+) -> None:
     queue.put(make_event("m1"))
     first = queue.lease("crashed", visibility_timeout=30)
     assert first is not None
@@ -154,9 +156,21 @@ def test_requeue_dead_gives_fresh_attempts(queue_factory) -> None:
     (dead,) = queue.dead_letters()
     assert queue.requeue_dead(dead.item_id) is True
     assert queue.requeue_dead(dead.item_id) is False
+    assert queue.requeue_dead("no-such-event") is False
     again = queue.lease("w")
     assert again is not None and again.attempt == 1
     assert queue.dead_letters() == []
+
+
+def test_requeue_dead_by_event_id_as_the_cli_shows_it(queue_factory) -> None:
+    queue = queue_factory(max_attempts=1)
+    queue.put(make_event("m"))
+    lease = queue.lease("w")
+    assert lease is not None
+    queue.fail(lease, "nope")
+    assert queue.requeue_dead("message.received:mbx_1:m") is True
+    assert queue.stats().ready == 1
+    assert vars(queue.stats())["ready"] == 1  # plain dataclass: the CLI renders vars(stats)
 
 
 def test_list_and_stats_show_every_state(queue: SQLiteQueue, clock: FakeClock) -> None:
@@ -168,9 +182,22 @@ def test_list_and_stats_show_every_state(queue: SQLiteQueue, clock: FakeClock) -
     queue.fail(leases["dead"], "never", permanent=True)
     queue.fail(leases["ready"], "now", retry_in=0)
     states = {item.event.message_id: item.state for item in queue.list()}
-    assert states == {"ready": "ready", "leased": "leased", "scheduled": "scheduled", "done": "done", "dead": "dead"}
+    assert states == {
+        "ready": "ready",
+        "leased": "leased",
+        "scheduled": "scheduled",
+        "done": "done",
+        "dead": "dead",
+    }
     stats = queue.stats()
-    assert (stats.ready, stats.leased, stats.scheduled, stats.done, stats.dead, stats.total) == (1, 1, 1, 1, 1, 5)
+    assert (stats.ready, stats.leased, stats.scheduled, stats.done, stats.dead, stats.total) == (
+        1,
+        1,
+        1,
+        1,
+        1,
+        5,
+    )
     assert stats.pending == 2 and stats.oldest_ready_age == 0
     assert [i.event.message_id for i in queue.list("leased")] == ["leased"]
     assert queue.list("leased")[0].leased_by == "w"

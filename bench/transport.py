@@ -1,0 +1,199 @@
+"""Transport benchmark: the sandbox over real HTTP, against ceilings measured in the same run.
+
+Figures:
+- sends/s with 8 concurrent ``MailClient`` threads over HTTP on loopback, against (a) the same
+  sends through the sandbox's service layer with no HTTP, and (b) a ceiling of the same rows
+  (message, thread update, full-text row, events, outbox row) written straight into SQLite;
+- ``threads.get`` latency on a 1,000-message thread (median and p95) over HTTP;
+- SSE latency: from the send call to the ``message.sent`` event arriving on an open stream.
+
+Usage::
+
+    python bench/transport.py [--quick]
+
+``run(quick)`` returns the rows for ``bench/run_all.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from agentmail_tools.sandbox import Sandbox, SandboxLimits
+from agentmail_tools.sandbox._auth import Principal
+from agentmail_tools.sandbox._store import dumps, now_iso
+
+FULL = Principal(key_id="bench", mailbox_ids=None)
+CLIENTS = 8
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _send_over_http(server: Any, mailbox_id: str, total: int) -> float:
+    per_client = total // CLIENTS
+
+    def worker(_: int) -> None:
+        with server.client(max_retries=0) as client:
+            for i in range(per_client):
+                client.messages.send(mailbox_id, to="bench@example.com", subject=f"Bench {i}", body_text="hello")
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(worker, range(CLIENTS)))
+    return per_client * CLIENTS / (time.perf_counter() - started)
+
+
+def _send_direct(sandbox: Sandbox, mailbox_id: str, total: int) -> float:
+    body = {"to": ["bench@example.com"], "subject": "Direct", "bodyText": "hello"}
+    started = time.perf_counter()
+    for _ in range(total):
+        sandbox.service.send_message(FULL, mailbox_id, body)
+    return total / (time.perf_counter() - started)
+
+
+def _sqlite_ceiling(sandbox: Sandbox, mailbox_id: str, total: int) -> float:
+    """The same rows a send writes, as plain INSERT/UPDATEs, one transaction per send."""
+    store = sandbox.store
+    thread_id = str(uuid.uuid4())
+    created = now_iso()
+    store.run(
+        "INSERT INTO threads(id, mailbox_id, subject, norm_subject, message_count, last_message_at, participants,"
+        " created_at) VALUES (?,?,?,?,0,?,?,?)",
+        (thread_id, mailbox_id, "Ceiling", "ceiling", created, "[]", created),
+    )
+    started = time.perf_counter()
+    for i in range(total):
+        msg_id = str(uuid.uuid4())
+        stamp = now_iso()
+        with store.tx() as conn:
+            conn.execute(
+                "INSERT INTO messages(id, mailbox_id, thread_id, direction, message_id, from_address, to_addresses,"
+                " cc_addresses, bcc_addresses, subject, body_text, headers, status, created_at)"
+                " VALUES (?,?,?,'OUTBOUND',?,?,?,?,?,?,?,?,'SENT',?)",
+                (msg_id, mailbox_id, thread_id, f"<{msg_id}@bench>", "a@b.test", '["bench@example.com"]', "[]",
+                 "[]", f"Ceiling {i}", "hello", "{}", stamp),
+            )  # fmt: skip
+            conn.execute(
+                "INSERT INTO messages_fts(message_id, mailbox_id, subject, body, sender) VALUES (?,?,?,?,?)",
+                (msg_id, mailbox_id, f"Ceiling {i}", "hello", "a@b.test"),
+            )
+            conn.execute("UPDATE threads SET message_count = message_count + 1, last_message_at = ? WHERE id = ?",
+                         (stamp, thread_id))
+            for event in ("message.sent", "message.delivered"):
+                conn.execute("INSERT INTO events(event, mailbox_id, created_at, body) VALUES (?,?,?,?)",
+                             (event, mailbox_id, stamp, dumps({"event": event, "data": {"message_id": msg_id}})))
+            conn.execute(
+                "INSERT INTO outbox(id, message_id, mailbox_id, rfc_message_id, mail_from, rcpt_tos, subject, raw,"
+                " relay_status, created_at) VALUES (?,?,?,?,?,?,?,?,'HELD',?)",
+                (str(uuid.uuid4()), msg_id, mailbox_id, f"<{msg_id}@bench>", "a@b.test", '["bench@example.com"]',
+                 f"Ceiling {i}", b"x" * 600, stamp),
+            )  # fmt: skip
+            conn.execute("UPDATE messages SET status = 'DELIVERED' WHERE id = ?", (msg_id,))
+    return total / (time.perf_counter() - started)
+
+
+def _thread_get_latency(sandbox: Sandbox, server: Any, size: int, reps: int) -> tuple[float, float]:
+    mb = sandbox.create_mailbox(f"long{uuid.uuid4().hex[:6]}")
+    first = sandbox.inject({"from": "a@example.com", "to": mb["fullAddress"], "subject": "Long thread",
+                            "bodyText": "start " * 40})[0]  # fmt: skip
+    body = {"to": ["a@example.com"], "subject": "Re: Long thread", "bodyText": "reply " * 40,
+            "inReplyTo": first["messageId"]}  # fmt: skip
+    for _ in range(size - 1):
+        sandbox.service.send_message(FULL, mb["id"], body)
+    timings = []
+    with server.client() as client:
+        assert len(client.threads.get(mb["id"], first["threadId"]).messages) == size
+        for _ in range(reps):
+            started = time.perf_counter()
+            client.threads.get(mb["id"], first["threadId"])
+            timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings), _percentile(timings, 0.95)
+
+
+def _sse_latency(server: Any, mailbox_id: str, reps: int) -> tuple[float, float]:
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    ready = threading.Event()
+    done = threading.Event()
+
+    def listen() -> None:
+        with server.client() as client, client.events.stream(mailbox_id=mailbox_id, events=["message.sent"]) as s:
+            ready.set()
+            for event in s:
+                arrived = time.perf_counter()
+                subject = event.data.data.get("subject", "")
+                if subject in sent_at:
+                    latencies.append((arrived - sent_at[subject]) * 1000)
+                if len(latencies) >= reps:
+                    done.set()
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    ready.wait(10)
+    time.sleep(0.2)  # the stream is registered server-side a moment after the headers
+    with server.client() as client:
+        for i in range(reps):
+            subject = f"sse {i}"
+            sent_at[subject] = time.perf_counter()
+            client.messages.send(mailbox_id, to="x@example.com", subject=subject, body_text="b")
+            time.sleep(0.02)
+    done.wait(20)
+    return statistics.median(latencies), _percentile(latencies, 0.95)
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    sends = 400 if quick else 4000
+    thread_size = 200 if quick else 1000
+    reps = 10 if quick else 30
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        sandbox = Sandbox(Path(tmp) / "sb", limits=SandboxLimits.unlimited())
+        try:
+            with sandbox.serve(smtp_port=None) as server:
+                mb = sandbox.create_mailbox("bench")
+                http_rate = _send_over_http(server, mb["id"], sends)
+                direct_rate = _send_direct(sandbox, mb["id"], sends // 2)
+                ceiling = _sqlite_ceiling(sandbox, mb["id"], sends // 2)
+                rows.append({"figure": f"sends/s over HTTP, {CLIENTS} clients", "value": http_rate,
+                             "baseline": "rows straight into SQLite", "baseline value": ceiling,
+                             "ratio": http_rate / ceiling})  # fmt: skip
+                rows.append({"figure": "sends/s, service layer without HTTP", "value": direct_rate,
+                             "baseline": "rows straight into SQLite", "baseline value": ceiling,
+                             "ratio": direct_rate / ceiling})  # fmt: skip
+                median, p95 = _thread_get_latency(sandbox, server, thread_size, reps)
+                rows.append({"figure": f"threads.get ms, {thread_size}-message thread (median)", "value": median,
+                             "baseline": "p95", "baseline value": p95})  # fmt: skip
+                sse_median, sse_p95 = _sse_latency(server, mb["id"], reps)
+                rows.append({"figure": "SSE latency ms, send → event (median)", "value": sse_median,
+                             "baseline": "p95", "baseline value": sse_p95})  # fmt: skip
+        finally:
+            sandbox.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rows = run(quick=args.quick)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from run_all import to_markdown
+
+    print(to_markdown(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+"""MailIndex: stable ids, idempotent upserts, filters, tenant isolation, persistence."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from _rag_support import T0, make_message
+
+from agentmail_tools._errors import InvalidRequestError
+from retrieval import SHARED, MailIndex, MiniLMEmbeddingFunction
+
+
+def test_stable_ids_and_idempotent_upserts(index: MailIndex) -> None:
+    msgs = [make_message(f"m{i}", f"Body number {i} about invoices.", minutes=i) for i in range(5)]
+    first = index.index_messages(msgs)
+    assert (first.indexed, first.unchanged, first.chunks_written) == (5, 0, 5)
+    ids = sorted(index.collection("messages").get(include=[])["ids"])
+    assert ids == [f"msg:mb-a:m{i}:0" for i in range(5)]
+    generation = index.generation
+    again = index.index_messages(msgs)
+    assert (again.indexed, again.unchanged, again.chunks_written) == (0, 5, 0)
+    assert index.generation == generation  # nothing was written
+    assert sorted(index.collection("messages").get(include=[])["ids"]) == ids
+
+
+def test_changed_message_is_rewritten_and_stale_chunks_removed(embedder: MiniLMEmbeddingFunction) -> None:
+    with MailIndex(embedding_function=embedder, chunk_tokens=30, chunk_overlap=5) as index:
+        long_body = " ".join(f"Paragraph {i} explains the refund rules in detail." for i in range(20))
+        index.index_message(make_message("m1", long_body))
+        assert index.count("messages", mailbox_id="mb-a") > 3
+        stats = index.index_message(make_message("m1", "Short now."))
+        assert stats.indexed == 1 and stats.chunks_deleted > 0
+        assert index.count("messages", mailbox_id="mb-a") == 1
+        assert index.thread_messages("mb-a", "th-1")[0]["text"] == "Short now."
+
+
+def test_long_message_chunks_rejoin_without_duplicated_overlap(embedder: MiniLMEmbeddingFunction) -> None:
+    with MailIndex(embedding_function=embedder, chunk_tokens=30, chunk_overlap=10) as index:
+        body = " ".join(f"Sentence {i} is unique." for i in range(40))
+        index.index_message(make_message("m1", body))
+        assert index.thread_messages("mb-a", "th-1")[0]["text"] == body
+
+
+def test_metadata_and_and_filters(index: MailIndex) -> None:
+    index.index_messages(
+        [
+            make_message("in1", "Where is my parcel?", sender="Dana@Example.com", minutes=0),
+            make_message("out1", "Your parcel ships today.", direction="OUTBOUND", sender="support@x.test", minutes=5),
+            make_message("in2", "Parcel arrived, thanks.", thread_id="th-2", minutes=60),
+        ]
+    )
+    meta = index.collection("messages").get(ids=["msg:mb-a:in1:0"], include=["metadatas"])["metadatas"][0]
+    assert {k: meta[k] for k in ("mailbox_id", "thread_id", "message_id", "direction", "from", "subject")} == {
+        "mailbox_id": "mb-a",
+        "thread_id": "th-1",
+        "message_id": "in1",
+        "direction": "INBOUND",
+        "from": "dana@example.com",
+        "subject": "Question",
+    }
+    assert meta["date"].startswith("2026-03-02T09:00")
+    hits = index.query("mb-a", "parcel", k=10, where={"direction": "OUTBOUND"})
+    assert [h.metadata["message_id"] for h in hits] == ["out1"]
+    hits = index.query("mb-a", "parcel", k=10, thread_id="th-1", where={"direction": "INBOUND"})
+    assert [h.metadata["message_id"] for h in hits] == ["in1"]
+    hits = index.query("mb-a", "parcel", k=10, since=T0 + timedelta(minutes=1))
+    assert {h.metadata["message_id"] for h in hits} == {"out1", "in2"}
+    hits = index.query("mb-a", "parcel", k=10, until=T0 + timedelta(minutes=5))
+    assert {h.metadata["message_id"] for h in hits} == {"in1", "out1"}
+
+
+def test_mailbox_isolation(index: MailIndex) -> None:
+    index.index_messages(
+        [make_message(f"a{i}", f"Secret plan {i} of tenant A", mailbox_id="mb-a") for i in range(5)]
+        + [make_message(f"b{i}", f"Secret plan {i} of tenant B", mailbox_id="mb-b") for i in range(5)]
+    )
+    index.add_document("Tenant A private pricing: 10% off.", source="a-pricing.md", mailbox_id="mb-a")
+    index.add_note("Tenant A's customer is a VIP.", mailbox_id="mb-a")
+    index.add_document("Everyone: support hours are 9-5.", source="hours.md")  # shared
+    for query in ("Secret plan of tenant A", "private pricing", "VIP customer", "tenant A"):
+        hits = index.query("mb-b", query, k=50, collections=("messages", "docs", "notes"))
+        assert hits, query
+        assert {h.metadata["mailbox_id"] for h in hits} <= {"mb-b", SHARED}
+        assert not any("Tenant A" in h.text or "tenant A" in h.text for h in hits)
+    # Crossing mailboxes takes an explicit call holding both ids.
+    both = index.query_across(["mb-a", "mb-b"], "Secret plan", k=20)
+    assert {h.metadata["mailbox_id"] for h in both} == {"mb-a", "mb-b"}
+    with pytest.raises(ValueError, match="non-empty list"):
+        index.query_across([], "x")
+    with pytest.raises(ValueError, match="non-empty list"):
+        index.query_across("mb-a", "x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["", " ", "..", "a\nb", None, SHARED])
+def test_queries_need_a_real_mailbox(index: MailIndex, bad: object) -> None:
+    with pytest.raises((InvalidRequestError, ValueError)):
+        index.query(bad, "anything")  # type: ignore[arg-type]
+
+
+def test_bad_message_is_refused_and_nothing_is_lost(index: MailIndex) -> None:
+    index.index_message(make_message("ok", "kept"))
+    with pytest.raises(ValueError, match="no mailbox_id"):
+        index.index_messages([make_message("m2", "x", mailbox_id=""), make_message("m3", "y")])
+    with pytest.raises(ValueError, match="belongs to mailbox"):
+        index.index_message(make_message("m4", "z", mailbox_id="mb-b"), mailbox_id="mb-a")
+    with pytest.raises(ValueError, match="no id"):
+        index.index_message({"mailboxId": "mb-a", "bodyText": "x"})
+    assert index.count("messages") == 1
+
+
+def test_documents_replace_by_source_and_notes_dedupe(index: MailIndex) -> None:
+    index.add_document("# A\n\none\n\n# B\n\ntwo\n\n# C\n\nthree", source="doc.md", mailbox_id="mb-a")
+    assert index.count("docs", mailbox_id="mb-a") == 3
+    unchanged = index.add_document("# A\n\none\n\n# B\n\ntwo\n\n# C\n\nthree", source="doc.md", mailbox_id="mb-a")
+    assert unchanged.chunks_written == 0 and unchanged.unchanged == 1
+    shrunk = index.add_document("# A\n\none", source="doc.md", mailbox_id="mb-a")
+    assert shrunk.chunks_deleted == 2
+    hit = index.query("mb-a", "one", collections=("docs",), k=1)[0]
+    assert hit.source_id == "doc:doc.md#0" and hit.metadata["section"] == "A"
+    first = index.add_note("Prefers email over phone.", mailbox_id="mb-a")
+    assert index.add_note("Prefers email over phone.", mailbox_id="mb-a") == first
+    assert index.count("notes", mailbox_id="mb-a") == 1
+    index.add_note("Now prefers phone.", mailbox_id="mb-a", note_id="contact-pref")
+    index.add_note("Prefers chat.", mailbox_id="mb-a", note_id="contact-pref")
+    assert index.count("notes", mailbox_id="mb-a") == 2
+    assert index.delete_document("doc.md", mailbox_id="mb-a") == 1
+    assert index.delete_mailbox("mb-a") == 2
+
+
+def test_two_in_memory_indexes_are_separate(embedder: MiniLMEmbeddingFunction) -> None:
+    with MailIndex(embedding_function=embedder) as one, MailIndex(embedding_function=embedder) as two:
+        one.index_message(make_message("m1", "only in one"))
+        assert two.count("messages") == 0
+
+
+def test_persistent_index_survives_reopen(tmp_path: Path, embedder: MiniLMEmbeddingFunction) -> None:
+    first = MailIndex(tmp_path / "rag", embedding_function=embedder)
+    first.index_message(make_message("m1", "Persisted refund note"))
+    del first
+    reopened = MailIndex(tmp_path / "rag", embedding_function=embedder)
+    assert reopened.index_message(make_message("m1", "Persisted refund note")).unchanged == 1
+    assert reopened.query("mb-a", "refund", k=1)[0].metadata["message_id"] == "m1"
+
+
+def test_path_and_client_are_exclusive(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="either"):
+        MailIndex(tmp_path, chroma_client=object())
