@@ -56,10 +56,14 @@ __all__ = [
     "BaseClient",
     "Operation",
     "backoff_delay",
+    "is_event_stream",
     "is_loopback_host",
     "make_status_error",
+    "not_an_event_stream",
     "parse_retry_after",
+    "redirect_error",
     "resolve_base_url",
+    "stream_error",
 ]
 
 logger = logging.getLogger("agentmail_tools")
@@ -261,6 +265,43 @@ def make_status_error(response: httpx.Response) -> APIStatusError:
     return cls(message, status_code=status, error=error, code=code, body=body, headers=response.headers)
 
 
+def redirect_error(response: httpx.Response) -> APIStatusError:
+    """The error for a 3xx answer: redirects are never followed, the base URL is probably wrong."""
+    location = response.headers.get("location", "?")
+    message = (
+        f"{response.status_code} redirect from {response.request.method} {response.request.url.path} to "
+        f"{location}: not followed (it would resend the API key); check base_url"
+    )
+    return APIStatusError(
+        message, status_code=response.status_code, body=response.text, headers=response.headers
+    )
+
+
+def is_event_stream(response: httpx.Response) -> bool:
+    """Whether a response is ``text/event-stream`` (a proxy's HTML or JSON page is not)."""
+    ctype: str = response.headers.get("content-type", "")
+    return ctype.partition(";")[0].strip().lower() == "text/event-stream"
+
+
+def not_an_event_stream(response: httpx.Response) -> APIStatusError:
+    """The error for a 2xx answer to ``GET /events`` that is not an event stream (body must be read)."""
+    body, error, code = _error_fields(response)
+    ctype = response.headers.get("content-type", "none")
+    message = f"{response.status_code} from GET /events is not an event stream (Content-Type: {ctype})"
+    return APIStatusError(
+        message, status_code=response.status_code, error=error, code=code, body=body, headers=response.headers
+    )
+
+
+def stream_error(response: httpx.Response) -> APIStatusError:
+    """The error for an event-stream answer that is not a stream (body must be read)."""
+    if response.is_error:
+        return make_status_error(response)
+    if response.is_redirect:
+        return redirect_error(response)
+    return not_an_event_stream(response)
+
+
 # --------------------------------------------------------------------------- requests
 
 
@@ -372,11 +413,10 @@ class BaseClient:
     def _retry_delay_for_error(
         self, op: Operation[Any], exc: httpx.TransportError, attempt: int
     ) -> float | None:
-        if attempt >= self.max_retries or isinstance(exc, _PERMANENT_ERRORS):
-            return None
-        # A request that never left may be sent again whatever its method; others only if idempotent.
-        # Non-idempotent requests are still never retried: "sends are never retried" is the contract.
-        if not op.idempotent:
+        # Even a POST that never left (connect error) is not retried: the API has no idempotency
+        # key, so the rule stays simple and auditable ("sends are never retried"); the caller
+        # gets MailConnectionError and knows nothing was sent.
+        if attempt >= self.max_retries or isinstance(exc, _PERMANENT_ERRORS) or not op.idempotent:
             return None
         delay = backoff_delay(attempt)
         logger.info(
@@ -397,6 +437,7 @@ class BaseClient:
                 f"{op.method} {op.path} failed after the request may have reached the server ({exc!r}); "
                 "it was not retried. Check whether it took effect before trying again"
             )
+            logger.warning("%s %s: outcome unknown after %r; not retried", op.method, op.path, exc)
             return AmbiguousSendError(msg, method=op.method, url=url)
         if isinstance(exc, httpx.TimeoutException):
             msg = f"{op.method} {op.path} timed out ({type(exc).__name__})"
@@ -408,6 +449,9 @@ class BaseClient:
     def _parse(op: Operation[T], response: httpx.Response) -> T:
         if response.is_error:
             raise make_status_error(response)
+        if response.is_redirect:
+            # Redirects are not followed: they would replay the API key (and a send) elsewhere.
+            raise redirect_error(response)
         if op.raw:
             return op.parse(response.content)
         if not response.content:

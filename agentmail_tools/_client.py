@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._base import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT, BaseClient, Operation, make_status_error
+from ._base import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    BaseClient,
+    Operation,
+    is_event_stream,
+    stream_error,
+)
 from ._errors import InvalidRequestError
 from ._resources_async import (
     AsyncAccount,
@@ -159,12 +166,12 @@ class MailClient(BaseClient):
 
     def _open_stream(self, op: Operation[Any]) -> httpx.Response:
         response = self._send(op, stream=True)
-        if response.is_error:
+        if response.is_error or not is_event_stream(response):
             try:
                 response.read()
             finally:
                 response.close()
-            raise make_status_error(response)
+            raise stream_error(response)
         return response
 
 
@@ -266,10 +273,10 @@ class AsyncMailClient(BaseClient):
 
     async def _open_stream(self, op: Operation[Any]) -> httpx.Response:
         response = await self._send(op, stream=True)
-        if response.is_error:
+        if response.is_error or not is_event_stream(response):
             try:
                 await response.aread()
             finally:
                 await response.aclose()
-            raise make_status_error(response)
+            raise stream_error(response)
         return response

@@ -13,6 +13,7 @@ attachments in ``multipart/mixed``) for the sandbox's outbox and its SMTP relay.
 
 from __future__ import annotations
 
+import codecs
 import html
 import logging
 import mimetypes
@@ -55,8 +56,6 @@ _MAX_DEPTH = 32
 _MAX_HEADER_VALUE = 998
 
 
-# CTE "7bit" makes the generator pick quoted-printable/base64 for non-ASCII bodies, so the
-# bytes survive any relay, 8BITMIME or not.
 class _PreEncoded(str):
     """A header value this module already encoded to 7-bit and folded: stored verbatim."""
 
@@ -71,9 +70,15 @@ class _OutPolicy(EmailPolicy):
         return super().header_store_parse(name, value)
 
 
+# CTE "7bit" makes the generator pick quoted-printable/base64 for non-ASCII bodies, so the
+# bytes survive any relay, 8BITMIME or not.
 _OUT_POLICY = _OutPolicy(linesep="\r\n", cte_type="7bit")
 _IN_POLICY = policy.default
 
+# Delivery reports are parsed by the stdlib into header blocks, not a body to walk into.
+_REPORT_TYPES = frozenset(
+    {"message/delivery-status", "message/global-delivery-status", "message/disposition-notification"}
+)
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WSP_RE = re.compile(r"\s+")
 # Reply/forward prefixes in the languages mail clients actually emit, each optionally with a
@@ -199,27 +204,69 @@ def make_message_id(domain: str) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
+# Labels mean their Windows superset in practice (WHATWG Encoding Standard): mail labelled
+# iso-8859-1 carries cp1252 quotes, gb2312 carries GBK, ks_c_5601-1987 carries cp949.
+_SUPERSETS = {
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "tis-620": "cp874",
+    "iso8859-11": "cp874",
+    "euc_kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+    "shift_jis": "cp932",
+}
+_LABEL_FIXES = (
+    (re.compile(r"^(?:cp|windows)[-_ ]?(\d+)$"), r"cp\1"),
+    (re.compile(r"^(iso-?8859-\d+)-[ie]$"), r"\1"),  # Hebrew/Arabic "logical order" variants
+    (re.compile(r"^x-(?!mac-)"), ""),  # x-sjis, x-euc-jp: experimental prefixes
+)
+_ASCII_LABELS = ("us-ascii", "ascii", "ansi_x3.4-1968", "unknown-8bit", "x-unknown", "unknown")
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def _codec_for(label: str) -> str | None:
+    """The Python codec for a MIME charset label, or None when no codec fits."""
+    candidates = [label]
+    for pattern, replacement in _LABEL_FIXES:
+        fixed = pattern.sub(replacement, label)
+        if fixed != label:
+            candidates.append(fixed)
+    if label.startswith("x-mac-"):
+        candidates.append("mac-" + label[len("x-mac-") :])
+    for candidate in candidates:
+        try:
+            name = codecs.lookup(candidate).name
+        except LookupError:
+            continue
+        return _SUPERSETS.get(name, name)
+    return None
+
+
 def _bytes_to_text(data: bytes, charset: str | None, defects: list[str], where: str) -> str:
     """Decode ``data`` with the declared charset, falling back to UTF-8, cp1252, latin-1."""
     candidates: list[str] = []
     declared = (charset or "").strip().strip("\"'").lower()
-    if declared and declared not in ("unknown-8bit", "x-unknown", "unknown", "us-ascii", "ascii"):
-        candidates.append(declared)
+    codec = None
+    if declared and declared not in _ASCII_LABELS:
+        codec = _codec_for(declared)
+        if codec is None:
+            defects.append(f"{where}: unknown charset {declared!r}")
+        else:
+            candidates.append(codec)
     # Mail declared ASCII (or nothing) that carries 8-bit bytes is nearly always UTF-8 today.
     candidates += [c for c in ("utf-8", "cp1252") if c not in candidates]
-    for name in candidates:
+    for position, name in enumerate(candidates):
         try:
             text = data.decode(name)
-        except LookupError:
-            defects.append(f"{where}: unknown charset {name!r}")
-            continue
         except UnicodeDecodeError:
-            if name == declared:
-                defects.append(f"{where}: bytes are not valid {name!r}")
+            if position == 0 and declared and declared not in _ASCII_LABELS:
+                defects.append(f"{where}: bytes are not valid {declared!r}")
             continue
-        if declared and name != declared and declared not in ("us-ascii", "ascii"):
+        if declared and declared not in _ASCII_LABELS and (codec is None or position > 0):
             defects.append(f"{where}: decoded as {name!r} instead of declared {declared!r}")
-        elif declared in ("us-ascii", "ascii") and not data.isascii():
+        elif declared in _ASCII_LABELS and not data.isascii():
             defects.append(f"{where}: 8-bit data declared {declared!r}; decoded as {name!r}")
         elif not declared and not data.isascii():
             defects.append(f"{where}: 8-bit data without a declared charset; decoded as {name!r}")
@@ -251,7 +298,9 @@ def _decode_header(value: str, defects: list[str], where: str) -> str:
     except Exception as err:  # the header parser has raised on hostile input before
         defects.append(f"{where}: undecodable header ({type(err).__name__})")
         decoded = text
-    # U+FFFD comes from an encoded word with an unknown charset: keep the text, note it.
+    if "\ufffd" in decoded and "\ufffd" not in text:
+        # An encoded word in an unknown charset: the rest of the value is still good.
+        defects.append(f"{where}: undecodable characters replaced with U+FFFD")
     return decoded.strip()
 
 
@@ -298,6 +347,14 @@ def _parse_addresses(raw: str | None, defects: list[str], where: str) -> list[tu
     except Exception as err:
         defects.append(f"{where}: address header parse failed ({type(err).__name__})")
         pairs = [(_decode_header(n, defects, where), a) for n, a in getaddresses([text])]
+    if "=?" in text and pairs:
+        # The stdlib's phrase parser puts a space between adjacent encoded words, which
+        # RFC 2047 6.2 says to drop (a long name folded into several words gains spaces).
+        # Decode the names as unstructured text instead, when both parses agree on the
+        # addresses.
+        simple = getaddresses([text])
+        if [a for _, a in simple] == [a for _, a in pairs]:
+            pairs = [(_decode_header(n, defects, where), a) for n, a in simple]
     result: list[tuple[str, str | None]] = []
     for name, addr in pairs:
         clean = _clean_address(addr, defects, where)
@@ -360,10 +417,45 @@ def _filename(part: Message, index: int, content_type: str, defects: list[str]) 
             subject = _safe(lambda: str(inner[0].get("Subject", "")), "")
             stem = re.sub(r"[^\w .,()-]+", "_", subject).strip(" ._")[:100]
             name = f"{stem}.eml" if stem else None
+    if not name and (content_type in _REPORT_TYPES or content_type == "text/rfc822-headers"):
+        name = content_type.partition("/")[2] + ".txt"
     if not name:
-        extension = mimetypes.guess_extension(content_type) or ".bin"
+        extension = mimetypes.guess_extension(content_type) or (
+            ".txt" if content_type.startswith("text/") else ".bin"
+        )
         name = f"attachment-{index}{extension}"
     return name[:255]
+
+
+def _unflow(text: str, *, delsp: bool) -> str:
+    """Undo RFC 3676 ``format=flowed``: join soft-broken lines, keep quote depth."""
+    out: list[str] = []
+    buffer: str | None = None
+    depth_of_buffer = 0
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):
+            content = content[1:]  # space-stuffing
+        flowed = content.endswith(" ") and content != "-- "  # "-- " is the signature separator
+        if flowed and delsp:
+            content = content[:-1]
+        if buffer is not None and depth == depth_of_buffer:
+            buffer += content
+        else:
+            if buffer is not None:
+                out.append(_quote_prefix(depth_of_buffer) + buffer)
+            buffer, depth_of_buffer = content, depth
+        if not flowed:
+            out.append(_quote_prefix(depth_of_buffer) + buffer)
+            buffer = None
+    if buffer is not None:
+        out.append(_quote_prefix(depth_of_buffer) + buffer)
+    return "\n".join(out)
+
+
+def _quote_prefix(depth: int) -> str:
+    return ">" * depth + " " if depth else ""
 
 
 @dataclass
@@ -404,7 +496,7 @@ def _walk(
     if depth > _MAX_DEPTH:
         defects.append(f"{path}: nested deeper than {_MAX_DEPTH}; rest skipped")
         return
-    if part.is_multipart() and ctype != "message/rfc822":
+    if part.is_multipart() and ctype not in _REPORT_TYPES and ctype != "message/rfc822":
         children = _safe(part.get_payload, [])
         for i, child in enumerate(children if isinstance(children, list) else []):
             if isinstance(child, Message):
@@ -423,9 +515,16 @@ def _walk(
     if is_body:
         data = _payload_bytes(part, defects, path)
         charset = _safe(part.get_content_charset, None)
+        if charset is None and ctype == "text/html":
+            # HTML often declares its charset only in a <meta> tag.
+            meta = _META_CHARSET_RE.search(data[:4096])
+            charset = meta.group(1).decode("ascii") if meta else None
         text = _bytes_to_text(data, charset, defects, path)
         # One trailing newline is MIME framing (set_content adds it), not content.
         text = text.replace("\r\n", "\n").rstrip("\n")
+        params = {k.lower(): str(v).lower() for k, v in _safe(lambda: part.get_params() or [], [])[1:]}
+        if ctype == "text/plain" and params.get("format") == "flowed":
+            text = _unflow(text, delsp=params.get("delsp") == "yes")
         (state.html_parts if ctype == "text/html" else state.text_parts).append(text)
         return
 
@@ -434,6 +533,13 @@ def _walk(
         inner = _safe(part.get_payload, None)
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             data = _safe(lambda: inner[0].as_bytes(policy=_IN_POLICY), b"")
+        else:
+            data = _payload_bytes(part, defects, path)
+    elif ctype in _REPORT_TYPES:
+        # Bounce and read-receipt reports are header blocks; keep them as one text file.
+        blocks = _safe(part.get_payload, None)
+        if isinstance(blocks, list):
+            data = b"".join(_safe(lambda b=b: b.as_bytes(policy=_IN_POLICY), b"") for b in blocks)
         else:
             data = _payload_bytes(part, defects, path)
     else:

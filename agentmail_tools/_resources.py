@@ -531,7 +531,8 @@ def stream_events(
         "mailboxId": None if mailbox_id is None else check_id(mailbox_id, "mailbox_id"),
         "events": None if events is None else ",".join(_events(events)) or None,
     }
-    headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
+    # identity: a compressed stream can sit in a proxy's or decoder's buffer instead of arriving frame by frame.
+    headers = {"Accept": "text/event-stream", "Cache-Control": "no-store", "Accept-Encoding": "identity"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = _text(last_event_id, "last_event_id", max_len=1000, header=True)
     op: Operation[None] = Operation("GET", "/events", _none, params=params, headers=headers)

@@ -144,7 +144,9 @@ class Messages(_Resource):
     ) -> Message:
         """Send an email now (the API sends synchronously and answers with status ``SENT``).
 
-        To reply in a thread pass the original's ``message_id`` (RFC 5322) as ``in_reply_to``.
+        ``to``/``cc``/``bcc`` take one address or a list; ``"Ann <ann@example.com>"`` is reduced
+        to the bare address (the API takes bare addresses). To reply in a thread pass the
+        original's ``message_id`` (RFC 5322) as ``in_reply_to``.
         Only ``X-Custom-*`` and ``X-Robotomail-*`` headers survive on the hosted API.
 
         Never retried: if the request may have reached the server and no answer came back,

@@ -121,10 +121,21 @@ class SSEDecoder:
                 self._append(chunk[start:])
                 break
             end = lf if cr == -1 else cr if lf == -1 else min(cr, lf)
-            self._append(chunk[start:end])
-            event = self._end_line()
-            if event is not None:
-                events.append(event)
+            if self._line or self._skip_line:
+                self._append(chunk[start:end])
+                raw: bytes | None = None if self._skip_line else bytes(self._line)
+                self._line.clear()
+                self._skip_line = False
+            elif end - start + self._data_bytes > self.max_event_bytes:
+                self._overflow()
+                self._skip_line = False  # this line is already complete
+                raw = None
+            else:
+                raw = chunk[start:end]  # the common case: a whole line inside one chunk, no copy
+            if raw is not None:
+                event = self._process_line(raw)
+                if event is not None:
+                    events.append(event)
             if chunk[end : end + 1] == b"\r":
                 if end + 1 == n:
                     self._after_cr = True
@@ -145,17 +156,18 @@ class SSEDecoder:
             return
         self._line += part
         if len(self._line) + self._data_bytes > self.max_event_bytes:
-            self._line.clear()
-            self._data = []  # the event is lost anyway: free its memory now
-            self._skip_line = True
-            self._oversized = True
+            self._overflow()
 
-    def _end_line(self) -> ServerSentEvent | None:
-        if self._skip_line:
-            self._skip_line = False
-            return None
-        line = self._line.decode("utf-8", errors="replace")
+    def _overflow(self) -> None:
         self._line.clear()
+        self._data = []  # the event is lost anyway: free its memory now
+        self._skip_line = True
+        self._oversized = True
+
+    def _process_line(self, raw: bytes) -> ServerSentEvent | None:
+        if not raw:
+            return self._dispatch()
+        line = raw.decode("utf-8", errors="replace")
         if not line:
             return self._dispatch()
         if line.startswith(":"):
@@ -165,7 +177,7 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
-            self._data_bytes += len(value.encode("utf-8")) + 1
+            self._data_bytes += len(raw) + 1
         elif name == "event":
             self._event = value
         elif name == "id":

@@ -29,7 +29,15 @@ for _name, _value in {
 
 if TYPE_CHECKING:
     from ._agent import EmailAgent, FlowResult, guard_policy_for
-    from ._config import ConfigError, EscalationRule, MailboxConfig, Persona, PolicyRules, TopicRule, load_config
+    from ._config import (
+        ConfigError,
+        EscalationRule,
+        MailboxConfig,
+        Persona,
+        PolicyRules,
+        TopicRule,
+        load_config,
+    )
     from ._flow import EmailAgentFlow, EmailFlowState
     from ._llm import MeteredLLM, OfflineLLM, ScriptedLLM, default_llm, is_offline
     from ._models import PolicyDecision, ReplyDraft, ReviewResult, RunStats, TriageResult
@@ -83,7 +91,48 @@ _EXPORTS: dict[str, str] = {
     "run_inbox": "._run",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CREWAI_DISABLE_TELEMETRY",
+    "CREWAI_TRACING_ENABLED",
+    "ConfigError",
+    "CrewFailed",
+    "EmailAgent",
+    "EmailAgentFlow",
+    "EmailFlowState",
+    "EscalationRule",
+    "EvalReport",
+    "FlowResult",
+    "InboxRun",
+    "MailboxConfig",
+    "MeteredLLM",
+    "OTEL_SDK_DISABLED",
+    "OfflineLLM",
+    "Persona",
+    "PolicyCrew",
+    "PolicyDecision",
+    "PolicyRules",
+    "ReplyCrew",
+    "ReplyDraft",
+    "ReviewCrew",
+    "ReviewError",
+    "ReviewItem",
+    "ReviewQueue",
+    "ReviewResult",
+    "RunStats",
+    "ScriptedLLM",
+    "TopicRule",
+    "TriageCrew",
+    "TriageResult",
+    "Worker",
+    "WorkerStats",
+    "default_llm",
+    "guard_policy_for",
+    "is_offline",
+    "kickoff_crew",
+    "load_config",
+    "run_eval",
+    "run_inbox",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -118,6 +118,7 @@ class EmailAgent:
         summaries: :class:`~retrieval.ThreadSummaries`; default under ``state_dir``.
         state_dir: Folder for ``guards.db``, ``decisions.db``, ``review.db``, ``summaries.db``,
             ``chroma/``; ``None`` keeps everything in memory.
+        retrieval: ``False`` runs without an index (no sources: replies can only ask questions).
     """
 
     def __init__(
@@ -134,6 +135,7 @@ class EmailAgent:
         summaries: Any | None = None,
         context_builder: Any | None = None,
         state_dir: str | Path | None = None,
+        retrieval: bool = True,
     ) -> None:
         from agentmail_tools.guards import DecisionLog, MailGuard
 
@@ -151,20 +153,27 @@ class EmailAgent:
         self.mailbox_id = mailbox_id
         self.config = config or MailboxConfig()
         self.llm = llm if llm is not None else default_llm()
-        self.guard = guard or MailGuard(client, policy=guard_policy_for(self.config), state_path=file("guards.db"))
+        self.guard = guard or MailGuard(
+            client, policy=guard_policy_for(self.config), state_path=file("guards.db")
+        )
         self.decisions = decisions if decisions is not None else DecisionLog(file("decisions.db"))
-        self.reviews = reviews or ReviewQueue(file("review.db"), client=client, guard=self.guard, decisions=self.decisions)
-        if index is None:
+        self.reviews = reviews or ReviewQueue(
+            file("review.db"), client=client, guard=self.guard, decisions=self.decisions
+        )
+        if not retrieval:
+            # No index, no summaries, no sources: replies can only ask clarifying questions.
+            index = summaries = context_builder = None
+        elif index is None:
             from retrieval import MailIndex
 
             index = MailIndex(path=file("chroma"))
         self.index = index
-        if summaries is None:
+        if summaries is None and retrieval:
             from retrieval import ThreadSummaries
 
             summaries = ThreadSummaries(file("summaries.db"))
         self.summaries = summaries
-        if context_builder is None:
+        if context_builder is None and retrieval:
             from retrieval import ContextBuilder
 
             context_builder = ContextBuilder(
@@ -206,7 +215,9 @@ class EmailAgent:
 
         event_id, kind, mailbox_id, message_id, payload = self._event_fields(event)
         if kind != "message.received":
-            return FlowResult(event_id=event_id, mailbox_id=mailbox_id, outcome="skipped", reason=f"event {kind}")
+            return FlowResult(
+                event_id=event_id, mailbox_id=mailbox_id, outcome="skipped", reason=f"event {kind}"
+            )
         if mailbox_id != self.mailbox_id:
             msg = f"event {event_id} is for mailbox {mailbox_id}, this agent answers for {self.mailbox_id}"
             raise ValueError(msg)
@@ -257,20 +268,20 @@ class EmailAgent:
         prompt = f"{render_categories(self.config.categories)}\n{render_email(message)}"
         result = TriageResult.model_validate(offline_triage(prompt))
         if getattr(verdict, "rule", None) in ("own-address", "direction", "reply_cap"):
-            result = result.model_copy(update={"category": "other", "intent": "our own mail or a capped thread"})
+            result = result.model_copy(
+                update={"category": "other", "intent": "our own mail or a capped thread"}
+            )
         return result.model_copy(update={"needs_reply": False, "reasoning": f"Loop rules: {verdict.reason}"})
 
-    def build_context(self, mailbox_id: str, message: Any, thread: Any, summary: str) -> tuple[str, list[Source], int]:
+    def build_context(
+        self, mailbox_id: str, message: Any, thread: Any, summary: str
+    ) -> tuple[str, list[Source], int]:
         """Labelled context (summary, recent messages) and the citable sources (docs, notes)."""
         if self.context_builder is None:
             return "", [], 0
-        # Index the inbound message first so summaries and history include the whole thread.
-        if self.index is not None:
-            try:
-                self.index.index_message(message, mailbox_id=mailbox_id)
-            except Exception as err:  # retrieval must not stop a reply
-                logger.warning("could not index message %s: %s", getattr(message, "id", "?"), err)
-        built = self.context_builder.build(mailbox_id, message, thread_id=message.thread_id, task="answer the customer")
+        built = self.context_builder.build(
+            mailbox_id, message, thread_id=message.thread_id, task="answer the customer"
+        )
         sources: list[Source] = []
         context_parts: list[str] = []
         for section in built.sections:
@@ -280,13 +291,18 @@ class EmailAgent:
                 context_parts.append(section.text)
         return "\n\n".join(context_parts), sources, int(built.tokens)
 
-    def send_reply(self, event_id: str, mailbox_id: str, message: Any, draft: ReplyDraft) -> tuple[str, str, str | None]:
+    def send_reply(
+        self, event_id: str, mailbox_id: str, message: Any, draft: ReplyDraft
+    ) -> tuple[str, str, str | None]:
         """Send in the same thread through the guards, exactly once per event."""
         from agentmail_tools.guards import GuardRefusal, idempotency_key
 
         try:
             sent = self.guard.reply(
-                mailbox_id, message, body_text=draft.body_text, idempotency_key=idempotency_key(event_id, "reply")
+                mailbox_id,
+                message,
+                body_text=draft.body_text,
+                idempotency_key=idempotency_key(event_id, "reply"),
             )
         except GuardRefusal as err:
             if err.code in _RETRYABLE_CODES:
@@ -324,8 +340,10 @@ class EmailAgent:
         try:
             self.index.index_message(message, mailbox_id=state.mailbox_id)
             if state.reply_message_id:
-                self.index.index_message(self.client.messages.get(state.mailbox_id, state.reply_message_id),
-                                         mailbox_id=state.mailbox_id)
+                self.index.index_message(
+                    self.client.messages.get(state.mailbox_id, state.reply_message_id),
+                    mailbox_id=state.mailbox_id,
+                )
             if self.summaries is not None and message.thread_id:
                 self.summaries.update_from_index(self.index, state.mailbox_id, message.thread_id)
         except Exception as err:  # the decision is recorded; a stale index heals on the next sync

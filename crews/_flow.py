@@ -195,7 +195,8 @@ class EmailAgentFlow(Flow[EmailFlowState]):
                 decision = self._crew("policy", undecided_because=undecided)
             except CrewFailed as err:
                 decision = PolicyDecision(
-                    allowed_actions=["draft"], reasons=[f"policy model failed ({err.reason}); a person decides"]
+                    allowed_actions=["draft"],
+                    reasons=[f"policy model failed ({err.reason}); a person decides"],
                 )
             decision.decided_by = "model"
             # Unless the mailbox says otherwise, the model cannot let mail leave without a person
@@ -250,10 +251,15 @@ class EmailAgentFlow(Flow[EmailFlowState]):
         # Checks below the model: the draft may only cite what was retrieved, and only a
         # policy that allows "reply" lets anything leave without a person.
         if review.decision != "send":
-            self._conclude("held", f"review: {review.decision}: " + ("; ".join(review.reasons) or review.feedback))
+            self._conclude(
+                "held", f"review: {review.decision}: " + ("; ".join(review.reasons) or review.feedback)
+            )
         elif "reply" not in state.policy.allowed_actions:
-            self._conclude("held", "policy allows a draft for a person, not an automatic reply: "
-                           + "; ".join(state.policy.reasons))
+            self._conclude(
+                "held",
+                "policy allows a draft for a person, not an automatic reply: "
+                + "; ".join(state.policy.reasons),
+            )
         elif unknown:
             self._conclude("held", f"draft cites sources that were not retrieved: {', '.join(unknown)}")
         elif not draft.citations and not draft.questions:
@@ -272,7 +278,9 @@ class EmailAgentFlow(Flow[EmailFlowState]):
         state = self.state
         state.steps.append("send")
         assert state.draft is not None
-        outcome, reason, reply_id = self._agent.send_reply(state.event_id, state.mailbox_id, self._message, state.draft)
+        outcome, reason, reply_id = self._agent.send_reply(
+            state.event_id, state.mailbox_id, self._message, state.draft
+        )
         state.reply_message_id = reply_id
         self._conclude(outcome, reason)
         self._agent.finish(self, self._message)

@@ -79,6 +79,7 @@ class OfflineLLM(BaseLLM):
     llm_type: str = "offline"
     provider: str = "offline"
     is_offline: bool = Field(default=True, description="Always true: lets callers say so in their output.")
+
     def __init__(self, **data: Any) -> None:
         data.setdefault("model", OFFLINE_MODEL_NAME)
         super().__init__(**data)
@@ -108,8 +109,11 @@ class OfflineLLM(BaseLLM):
         answer = json.dumps(offline_answer(_output_kind(text, response_model), text), ensure_ascii=False)
         prompt_tokens, completion_tokens = count_tokens(text), count_tokens(answer)
         self._track_token_usage_internal(
-            {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-             "total_tokens": prompt_tokens + completion_tokens}
+            {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            }
         )
         return answer
 
@@ -261,5 +265,3 @@ def default_llm(env: dict[str, str] | None = None) -> BaseLLM:
     # Local OpenAI-compatible servers often need no key; the SDK still wants a value.
     kwargs["api_key"] = key or "not-needed"
     return LLM(**kwargs)
-
-

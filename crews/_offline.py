@@ -72,7 +72,9 @@ def _parse_categories(text: str) -> dict[str, list[str]]:
     categories: dict[str, list[str]] = {}
     for match in re.finditer(r"^\s*- ([a-z_][a-z0-9_-]*): (.*)$", prose, flags=re.MULTILINE):
         words = match.group(2)
-        hints = [] if words.startswith("anything that fits") else [w.strip().lower() for w in words.split(",")]
+        hints = (
+            [] if words.startswith("anything that fits") else [w.strip().lower() for w in words.split(",")]
+        )
         categories[match.group(1)] = [w for w in hints if w]
     return categories
 
@@ -84,7 +86,9 @@ def _language(text: str) -> str:
     return best if scores[best] > 0 else "en"
 
 
-def _first_json(text: str, marker: str, *, after: str | None = None, before: str | None = None) -> dict[str, Any]:
+def _first_json(
+    text: str, marker: str, *, after: str | None = None, before: str | None = None
+) -> dict[str, Any]:
     # Search only outside the untrusted email block, so an email cannot forge a draft or a triage.
     lo = text.rfind(after) if after else 0
     hi = text.find(before) if before else -1
@@ -166,7 +170,9 @@ def offline_triage(text: str) -> dict[str, Any]:
         reason = "a thank-you that closes the conversation; no question asked"
     if ignore:
         urgency = "low"
-    elif _URGENT_RE.search(f"{subject} {body}") or (sum(c.isupper() for c in subject) > 0.6 * max(1, len(subject))):
+    elif _URGENT_RE.search(f"{subject} {body}") or (
+        sum(c.isupper() for c in subject) > 0.6 * max(1, len(subject))
+    ):
         urgency = "high"
     else:
         urgency = "normal"
@@ -254,6 +260,12 @@ def offline_reply(text: str) -> dict[str, Any]:
         if best[2] not in used_sources:
             used_sources.append(best[2])
     coverage = sum(weights[t] for t in covered) / max(1e-9, sum(weights.values()))
+    if chosen:
+        # Policies often state a condition, then what happens: keep the best sentence's successor.
+        top = chosen[0]
+        successor = next((c for c in candidates if c[0] == top[0] and c[1] == top[1] + 1), None)
+        if successor is not None and successor not in chosen:
+            chosen.append(successor)
     subject = email["subject"]
     subject = subject if subject.lower().startswith("re:") else f"Re: {subject}"
     greeting = f"Hi {_first_name(email['from'])},"
@@ -263,14 +275,26 @@ def offline_reply(text: str) -> dict[str, Any]:
             "tried so far, so that we can help?"
         )
         body = f"{greeting}\n\nThanks for your email. {question}\n\n{signature}"
-        return {"subject": subject, "body_text": body, "citations": [], "confidence": 0.2, "questions": [question]}
+        return {
+            "subject": subject,
+            "body_text": body,
+            "citations": [],
+            "confidence": 0.2,
+            "questions": [question],
+        }
     chosen.sort(key=lambda item: (used_sources.index(item[2]), item[1]))
     paragraphs: list[str] = []
     for source_id in used_sources:
         sentences = " ".join(item[3] for item in chosen if item[2] == source_id)
         paragraphs.append(f"{sentences} [{source_id}]")
     body = "\n\n".join(
-        [greeting, "Thanks for getting in touch.", *paragraphs, "If anything is unclear, just reply to this email.", signature]
+        [
+            greeting,
+            "Thanks for getting in touch.",
+            *paragraphs,
+            "If anything is unclear, just reply to this email.",
+            signature,
+        ]
     )
     return {
         "subject": subject,
@@ -302,10 +326,18 @@ def offline_review(text: str) -> dict[str, Any]:
         }
     links = [u for u in re.findall(r"https?://\S+", body) if u.rstrip(".,)") not in source_text]
     if links:
-        return {"decision": "hold", "feedback": "", "reasons": [f"links not found in the sources: {links[0]}"]}
+        return {
+            "decision": "hold",
+            "feedback": "",
+            "reasons": [f"links not found in the sources: {links[0]}"],
+        }
     if not citations and not draft.get("questions"):
         if source_ids:
-            return {"decision": "revise", "feedback": "cite the sources you used", "reasons": ["no citations"]}
+            return {
+                "decision": "revise",
+                "feedback": "cite the sources you used",
+                "reasons": ["no citations"],
+            }
         return {"decision": "hold", "feedback": "", "reasons": ["no sources support an answer"]}
     if float(draft.get("confidence", 0)) < 0.3 and not draft.get("questions"):
         return {"decision": "hold", "feedback": "", "reasons": ["low confidence and no clarifying question"]}

@@ -30,23 +30,37 @@ def detect_injection(text: str, config: MailboxConfig) -> str | None:
     return None
 
 
-def evaluate_rules(message: Any, triage: TriageResult, config: MailboxConfig) -> tuple[PolicyDecision | None, str]:
+def evaluate_rules(
+    message: Any, triage: TriageResult, config: MailboxConfig
+) -> tuple[PolicyDecision | None, str]:
     """Return ``(decision, "")`` when a rule decides, else ``(None, why the rules could not)``."""
     rules = config.policy
     text = _text(message)
 
     def decided(actions: list[str], reasons: list[str], contact: str | None = None) -> PolicyDecision:
-        return PolicyDecision(allowed_actions=actions, escalation=contact, reasons=reasons, decided_by="rules")
+        return PolicyDecision(
+            allowed_actions=actions, escalation=contact, reasons=reasons, decided_by="rules"
+        )
 
     phrase = detect_injection(text, config)
     if phrase or triage.category == "security":
-        why = f"the email tries to instruct the agent ({phrase!r})" if phrase else "triaged as a security matter"
+        why = (
+            f"the email tries to instruct the agent ({phrase!r})"
+            if phrase
+            else "triaged as a security matter"
+        )
         return decided(["escalate"], [f"{why}; a person must handle it"], rules.injection_contact), ""
     for topic in rules.forbidden_topics:
         hit = topic.matches(text)
         if hit:
             reason = topic.reason or f"forbidden topic {topic.name!r} (matched {hit!r})"
-            actions = ["ignore"] if topic.action == "ignore" else [topic.action, "escalate"] if topic.action == "draft" else ["escalate"]
+            actions = (
+                ["ignore"]
+                if topic.action == "ignore"
+                else [topic.action, "escalate"]
+                if topic.action == "draft"
+                else ["escalate"]
+            )
             return decided(actions, [reason], topic.contact), ""
     for rule in rules.escalation_rules:
         if rule.matches(triage.category, text):
@@ -57,10 +71,14 @@ def evaluate_rules(message: Any, triage: TriageResult, config: MailboxConfig) ->
         return decided(["ignore"], [f"category {triage.category!r} is never answered"]), ""
     if triage.category in rules.auto_reply_categories:
         if rules.auto_reply_languages and triage.language not in rules.auto_reply_languages:
-            return decided(["draft"], [f"mail in {triage.language!r} is answered by a person in this mailbox"]), ""
+            return decided(
+                ["draft"], [f"mail in {triage.language!r} is answered by a person in this mailbox"]
+            ), ""
         if rules.hold_urgent and triage.urgency == "high":
             return decided(["draft"], ["urgent mail is answered by a person in this mailbox"]), ""
-        return decided(["reply", "draft"], [f"category {triage.category!r} may be answered automatically"]), ""
+        return decided(
+            ["reply", "draft"], [f"category {triage.category!r} may be answered automatically"]
+        ), ""
     if triage.category == "other":
         return decided(["draft"], ["the category is unclear, so a person approves the answer"]), ""
     return None, f"no rule covers category {triage.category!r}"
@@ -73,8 +91,10 @@ def policy_notes(config: MailboxConfig) -> str:
         f"- answered automatically: {', '.join(rules.auto_reply_categories) or 'nothing'}",
         f"- never answered: {', '.join(rules.ignore_categories) or 'nothing'}",
     ]
-    lines += [f"- forbidden topic {t.name}: {t.reason or ', '.join(t.patterns)} -> {t.action} ({t.contact})"
-              for t in rules.forbidden_topics]
+    lines += [
+        f"- forbidden topic {t.name}: {t.reason or ', '.join(t.patterns)} -> {t.action} ({t.contact})"
+        for t in rules.forbidden_topics
+    ]
     lines += [f"- escalation {r.name}: {r.reason or r.name} -> {r.contact}" for r in rules.escalation_rules]
     if config.escalation_contacts:
         lines.append("- escalation contacts: " + ", ".join(sorted(config.escalation_contacts)))

@@ -31,8 +31,14 @@ SOURCES_END = "=== END SOURCES ==="
 _SOURCE_RE = re.compile(r"^### SOURCE \[([^\]\n]+)\]\s*$", re.MULTILINE)
 # Headers that matter for triage; the rest is noise for a model.
 _TRIAGE_HEADERS = (
-    "auto-submitted", "precedence", "list-id", "list-unsubscribe", "x-autoreply",
-    "x-auto-response-suppress", "content-type", "return-path",
+    "auto-submitted",
+    "precedence",
+    "list-id",
+    "list-unsubscribe",
+    "x-autoreply",
+    "x-auto-response-suppress",
+    "content-type",
+    "return-path",
 )
 
 

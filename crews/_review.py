@@ -152,9 +152,19 @@ class ReviewQueue:
                 " subject, body_text, citations, reasons, escalation, status, created_at, updated_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
                 (
-                    f"rev_{uuid.uuid4().hex[:16]}", event_id, mailbox_id, message_id, thread_id, sender,
-                    subject, body_text, json.dumps(citations or []), json.dumps(reasons or []),
-                    escalation, now, now,
+                    f"rev_{uuid.uuid4().hex[:16]}",
+                    event_id,
+                    mailbox_id,
+                    message_id,
+                    thread_id,
+                    sender,
+                    subject,
+                    body_text,
+                    json.dumps(citations or []),
+                    json.dumps(reasons or []),
+                    escalation,
+                    now,
+                    now,
                 ),
             )
             cur = db.execute("SELECT * FROM reviews WHERE event_id = ?", (event_id,))
@@ -177,7 +187,9 @@ class ReviewQueue:
             row = cur.fetchone()
             return None if row is None else self._row(row, cur)
 
-    def list(self, mailbox_id: str | None = None, status: str | None = "pending", limit: int = 100) -> list[ReviewItem]:
+    def list(
+        self, mailbox_id: str | None = None, status: str | None = "pending", limit: int = 100
+    ) -> list[ReviewItem]:
         """Items, oldest first (``status=None`` for every state)."""
         if status is not None and status not in STATUSES:
             msg = f"unknown status {status!r}; use one of {', '.join(STATUSES)} or None"
@@ -220,16 +232,28 @@ class ReviewQueue:
         """Close a pending item without sending anything."""
         item = self._pending(item_id)
         with self._connect() as db:
-            db.execute("UPDATE reviews SET status='rejected', note=?, updated_at=? WHERE id=?", (note, _now(), item_id))
+            db.execute(
+                "UPDATE reviews SET status='rejected', note=?, updated_at=? WHERE id=?",
+                (note, _now(), item_id),
+            )
         if self.decisions is not None:
             self.decisions.record(
-                item.event_id, item.mailbox_id, "ignored", f"draft rejected by a person{': ' + note if note else ''}",
-                message_id=item.message_id, thread_id=item.thread_id,
+                item.event_id,
+                item.mailbox_id,
+                "ignored",
+                f"draft rejected by a person{': ' + note if note else ''}",
+                message_id=item.message_id,
+                thread_id=item.thread_id,
             )
         return self.get(item_id)
 
     def approve(
-        self, item_id: str, *, body_text: str | None = None, guard: Any | None = None, client: Any | None = None
+        self,
+        item_id: str,
+        *,
+        body_text: str | None = None,
+        guard: Any | None = None,
+        client: Any | None = None,
     ) -> Any:
         """Send the (optionally edited) draft in the same thread through the send guards.
 
@@ -252,7 +276,10 @@ class ReviewQueue:
             raise ReviewError(msg)
         inbound = client.messages.get(item.mailbox_id, item.message_id)
         sent = guard.reply(
-            item.mailbox_id, inbound, body_text=item.body_text, idempotency_key=idempotency_key(item.event_id, "reply")
+            item.mailbox_id,
+            inbound,
+            body_text=item.body_text,
+            idempotency_key=idempotency_key(item.event_id, "reply"),
         )
         with self._connect() as db:
             db.execute(
@@ -261,7 +288,12 @@ class ReviewQueue:
             )
         if self.decisions is not None:
             self.decisions.record(
-                item.event_id, item.mailbox_id, "replied", "draft approved by a person",
-                message_id=item.message_id, thread_id=item.thread_id, reply_message_id=getattr(sent, "id", None),
+                item.event_id,
+                item.mailbox_id,
+                "replied",
+                "draft approved by a person",
+                message_id=item.message_id,
+                thread_id=item.thread_id,
+                reply_message_id=getattr(sent, "id", None),
             )
         return sent

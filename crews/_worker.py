@@ -299,7 +299,8 @@ class Worker:
                 self._process(lease)
 
         threads = [
-            threading.Thread(target=loop, name=f"crews-worker-{i}", daemon=True) for i in range(self.concurrency)
+            threading.Thread(target=loop, name=f"crews-worker-{i}", daemon=True)
+            for i in range(self.concurrency)
         ]
         for thread in threads:
             thread.start()

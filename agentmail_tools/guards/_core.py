@@ -26,21 +26,13 @@ from ._errors import (
     SendInFlight,
     SuppressedRecipient,
 )
+from ._loops import LoopVerdict, get_header, loop_verdict
 from ._policy import IDEMPOTENCY_HEADER, GuardPolicy
-from ._rules import (
-    LoopVerdict,
-    PreparedSend,
-    check_recipients,
-    check_suppressed,
-    get_header,
-    loop_verdict,
-    prepare_send,
-    reply_subject,
-)
+from ._rules import PreparedSend, check_recipients, check_suppressed, prepare_send, reply_subject
 from ._state import GuardState, SendRecord
 
 if TYPE_CHECKING:
-    from .._models import Mailbox, Message, Suppression, ThreadDetail
+    from .._models import Mailbox, Message, MessageReceivedData, Suppression, ThreadDetail
 
 __all__ = ["GuardCore", "ReplyPlan", "mailbox_address", "participants_of", "thread_send"]
 
@@ -72,6 +64,10 @@ def _addr(value: str) -> str:
     return parseaddr(value)[1].strip().lower() if "<" in value else value.strip().lower()
 
 
+def _norm_body(text: str | None) -> str:
+    return (text or "").replace("\r\n", "\n").strip()
+
+
 def mailbox_address(mailbox: Mailbox) -> str:
     """The full address of a mailbox, lowercased."""
     return (mailbox.full_address or mailbox.address or "").lower()
@@ -89,6 +85,9 @@ class GuardCore:
         self.policy = policy or GuardPolicy()
         self.state = GuardState(state_path)
         self.clock: Callable[[], float] = clock or time.time
+        pruned = self.state.prune(now=self.clock(), keep_seconds=self.policy.idempotency_ttl_seconds)
+        if pruned:
+            logger.debug("send guards: forgot %d idempotency keys older than the TTL", pruned)
         self._suppressions: _Cached | None = None
         self._suppressions_warned = False
         self._mailboxes: dict[str, _Cached] = {}
@@ -99,6 +98,16 @@ class GuardCore:
     def prepare(self, mailbox_id: str, **kwargs: Any) -> PreparedSend:
         """Stateless checks; a random key when the caller gave none (exactly-once within the call)."""
         return prepare_send(self.policy, mailbox_id, default_key=f"send-{uuid.uuid4().hex}", **kwargs)
+
+    @staticmethod
+    def check_reply_mailbox(mailbox_id: str, message: Message) -> None:
+        """A reply must leave from the mailbox that received the message (or it lands in another thread)."""
+        if message.mailbox_id and message.mailbox_id != mailbox_id:
+            msg = (
+                f"message {message.id} belongs to mailbox {message.mailbox_id}, not {mailbox_id}; "
+                "reply from the mailbox that received it"
+            )
+            raise InvalidRequestError(msg)
 
     def plan_reply(self, message: Message, *, reply_all: bool, own: Iterable[str]) -> ReplyPlan:
         """Recipients, subject and threading of a reply to ``message``.
@@ -238,13 +247,19 @@ class GuardCore:
         )
         raise RateLimited(msg, retry_after=result.retry_after, details={"mailbox_id": send.mailbox_id})
 
-    def verdict(self, message: Message, *, with_cap: bool = True) -> LoopVerdict:
-        """Loop verdict for an inbound message, with the reply cap of its thread."""
+    def verdict(self, message: Message | MessageReceivedData, *, with_cap: bool = True) -> LoopVerdict:
+        """Loop verdict for an inbound message (or ``message.received`` event data), with the thread's reply cap."""
+        from .._models import MessageReceivedData
+
+        if isinstance(message, MessageReceivedData):
+            from_address, direction = message.from_, "INBOUND"
+        else:
+            from_address, direction = message.from_address, message.direction
         verdict = loop_verdict(
             self.policy,
             headers=message.headers,
-            from_address=message.from_address,
-            direction=message.direction,
+            from_address=from_address,
+            direction=direction,
             own_addresses=self.own_addresses(),
         )
         if not verdict.answer or not with_cap or not message.thread_id:
@@ -314,12 +329,34 @@ class GuardCore:
         return datetime.fromtimestamp(created, UTC) - _RECONCILE_SKEW
 
     @staticmethod
-    def match(messages: Iterable[Message], key: str) -> Message | None:
-        """The message carrying idempotency ``key`` in its headers, if any."""
+    def match(
+        messages: Iterable[Message], send: PreparedSend, since: datetime
+    ) -> tuple[Message | None, Message | None]:
+        """Find ``send`` among outbound messages: ``(exact, lookalike)``.
+
+        ``exact`` carries the idempotency key header. ``lookalike`` carries no key header
+        at all but the same recipients, subject, body and ``In-Reply-To``, created after
+        the intent: the fallback for a backend that does not echo custom headers, where
+        treating an identical message as ours errs on the side of not sending twice.
+        """
+        lookalike: Message | None = None
+        want_to = {a.lower() for a in send.to}
+        want_body = _norm_body(send.body_text)
         for message in messages:
-            if get_header(message.headers, IDEMPOTENCY_HEADER) == key:
-                return message
-        return None
+            key = get_header(message.headers, IDEMPOTENCY_HEADER)
+            if key == send.key:
+                return message, None
+            if (
+                key is None
+                and lookalike is None
+                and {_addr(a) for a in message.to_addresses} == want_to
+                and message.subject == send.subject
+                and _norm_body(message.body_text) == want_body
+                and (send.in_reply_to is None or message.in_reply_to == send.in_reply_to)
+                and (message.created_at is None or message.created_at >= since)
+            ):
+                lookalike = message
+        return None, lookalike
 
     def in_flight(self, send: PreparedSend, record: SendRecord) -> None:
         """After a fruitless reconciliation: refuse if the last attempt may still land, else take it over."""

@@ -17,15 +17,16 @@ from .._errors import (
     MailTimeoutError,
 )
 from ._core import GuardCore, thread_send
+from ._loops import LoopVerdict
 from ._policy import GuardPolicy
-from ._rules import LoopVerdict, PreparedSend
+from ._rules import PreparedSend
 from ._state import SendRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._client import MailClient
-    from .._models import Message
+    from .._models import Message, MessageReceivedData
 
 __all__ = ["MailGuard"]
 
@@ -160,6 +161,7 @@ class MailGuard:
         Refuses with :class:`~agentmail_tools.guards.LoopDetected` when the message must
         not be answered automatically (see :meth:`should_answer`).
         """
+        self._core.check_reply_mailbox(mailbox_id, message)
         self._refresh_own(mailbox_id)
         verdict = self._core.verdict(message, with_cap=False)
         self._core.refuse_loop(verdict)
@@ -179,13 +181,16 @@ class MailGuard:
         )
         return self._guarded_send(send, plan.participants)
 
-    def should_answer(self, message: Message) -> LoopVerdict:
+    def should_answer(self, message: Message | MessageReceivedData) -> LoopVerdict:
         """Whether an inbound message may be answered automatically, and why (not).
 
         Checks RFC 3834 ``Auto-Submitted`` (and our ``X-Robotomail-Auto-Submitted``),
         ``Precedence: bulk|list|junk``, ``List-Id``/``List-Unsubscribe``, machine senders
         (mailer-daemon, postmaster, no-reply, bounces), our own mailboxes, and whether the
         thread's reply cap is already reached.
+
+        Accepts a :class:`~agentmail_tools.Message` or the ``data`` of a
+        ``message.received`` event (:class:`~agentmail_tools.MessageReceivedData`).
         """
         self._refresh_own(message.mailbox_id)
         return self._core.verdict(message)
@@ -317,19 +322,29 @@ class MailGuard:
         """Look for the key among the thread's (or the mailbox's recent) outbound messages."""
         core = self._core
         thread_id = (record.thread_id if record is not None else None) or send.thread_id
+        since = core.reconcile_since(record)
         kwargs: dict[str, Any] = {"direction": "OUTBOUND", "limit": 100}
         if thread_id is not None:
             kwargs["thread_id"] = thread_id
         else:
-            kwargs["since"] = core.reconcile_since(record)
+            kwargs["since"] = since
+        lookalike: Message | None = None
         for page in range(core.policy.reconcile_pages):
             result = self.client.messages.list(send.mailbox_id, offset=page * 100, **kwargs)
-            found = core.match(result.messages, send.key)
-            if found is not None:
+            exact, similar = core.match(result.messages, send, since)
+            if exact is not None:
                 logger.info(
-                    "send guards: key %s was already sent as %s; not sending again", send.key, found.id
+                    "send guards: key %s was already sent as %s; not sending again", send.key, exact.id
                 )
-                return found
+                return exact
+            lookalike = lookalike or similar
             if len(result.messages) < 100:
                 break
-        return None
+        if lookalike is not None:
+            logger.warning(
+                "send guards: no message carries key %s, but %s has the same recipients, subject and body; "
+                "taking it as already sent (does the backend echo custom headers?)",
+                send.key,
+                lookalike.id,
+            )
+        return lookalike

@@ -94,6 +94,11 @@ class GuardPolicy(BaseModel):
         ge=0,
         description="How long an unconfirmed attempt may still land before the same key is sent again.",
     )
+    idempotency_ttl_seconds: float = Field(
+        default=30 * 24 * 3600.0,
+        gt=0,
+        description="How long a sent key is remembered (a repeat after that would send again).",
+    )
     reconcile_pages: int = Field(default=3, ge=1, description="Outbound pages scanned when reconciling.")
 
     @field_validator("allowed_addresses", "suppressed_addresses", "own_addresses", mode="before")

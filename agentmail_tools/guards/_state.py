@@ -16,6 +16,8 @@ from ._sqlite import SQLiteDB
 
 __all__ = ["GuardState", "Reservation", "SendRecord"]
 
+_PRUNE_AFTER = 30 * 24 * 3600.0  # reply rows older than this are dropped whatever the window
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS buckets (
     mailbox_id TEXT PRIMARY KEY,
@@ -108,7 +110,12 @@ class GuardState:
         """
         with self._db.transaction() as db:
             if thread_id is not None:
-                db.execute("DELETE FROM replies WHERE sent_at <= ?", (now - window,))
+                # Prune only this thread by this policy's window: guards with other windows
+                # may share the file. Everything else is pruned after _PRUNE_AFTER.
+                db.execute(
+                    "DELETE FROM replies WHERE (mailbox_id = ? AND thread_id = ? AND sent_at <= ?) OR sent_at <= ?",
+                    (mailbox_id, thread_id, now - window, now - max(window, _PRUNE_AFTER)),
+                )
                 rows = db.execute(
                     "SELECT sent_at FROM replies WHERE mailbox_id = ? AND thread_id = ? AND key != ? "
                     "ORDER BY sent_at",
@@ -240,6 +247,15 @@ class GuardState:
         with self._db.transaction() as db:
             db.execute("DELETE FROM sends WHERE key = ? AND state = 'pending'", (key,))
             db.execute("DELETE FROM replies WHERE key = ?", (key,))
+
+    def prune(self, *, now: float, keep_seconds: float) -> int:
+        """Forget completed keys older than ``keep_seconds`` (pending ones are kept); returns how many."""
+        with self._db.transaction() as db:
+            cur = db.execute(
+                "DELETE FROM sends WHERE state = 'sent' AND updated_at <= ?", (now - keep_seconds,)
+            )
+            db.execute("DELETE FROM replies WHERE sent_at <= ?", (now - max(keep_seconds, _PRUNE_AFTER),))
+            return cur.rowcount
 
     def pending_sends(self) -> list[SendRecord]:
         """Every key whose outcome is still unknown (for inspection after a crash)."""

@@ -85,6 +85,7 @@ class _ListenerCore:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         on_event: Callable[[InboundEvent, bool], None] | None = None,
+        state_interval: float = 1.0,
     ) -> None:
         if heartbeat_timeout <= 0:
             msg = "heartbeat_timeout must be positive"
@@ -108,6 +109,9 @@ class _ListenerCore:
             # resuming is still right; say so because it is unusual.
             logger.info("SSE state %s was saved with other filters; resuming from it anyway", state_path)
         self.last_event_id: str | None = saved if isinstance(saved, str) and saved else None
+        self.state_interval = state_interval
+        self._saved_id = self.last_event_id
+        self._saved_at = float("-inf")
 
     def _stream_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -172,14 +176,37 @@ class _ListenerCore:
             else:
                 self.stats.duplicates += 1
             if self._on_event is not None:
-                self._on_event(event, fresh)
+                try:
+                    self._on_event(event, fresh)
+                except Exception:  # the event is safely queued; a callback must not drop the stream
+                    logger.exception("on_event callback failed for %s", event.event_id)
         if frame_id is not None:
             self._remember(frame_id)
             self.last_event_id = frame_id
-            self._state.save(
-                {"last_event_id": frame_id, "mailbox_id": self.mailbox_id, "events": self.events}
-            )
+            self.save_state(force=False)
         return None
+
+    def save_state(self, *, force: bool = True) -> None:
+        """Persist the last event id (throttled unless ``force``).
+
+        The queue, not this file, is what prevents duplicates: the id only spares a
+        replay. Saving at most every ``state_interval`` seconds keeps a burst of events
+        from paying a disk sync each; on a crash the replay since the last save is
+        recognised by the queue and enqueued no second time.
+        """
+        if self.last_event_id is None or self.last_event_id == self._saved_id:
+            return
+        now = time.monotonic()
+        if not force and now - self._saved_at < self.state_interval:
+            return
+        try:
+            self._state.save(
+                {"last_event_id": self.last_event_id, "mailbox_id": self.mailbox_id, "events": self.events}
+            )
+        except OSError as err:  # only costs a longer replay after a restart; keep listening
+            logger.warning("could not save SSE state to %s: %s", self._state.path, err)
+            return
+        self._saved_id, self._saved_at = self.last_event_id, now
 
     def _remember(self, frame_id: str) -> None:
         self._seen[frame_id] = None
@@ -190,6 +217,9 @@ class _ListenerCore:
         """How long to wait before reconnecting (raises what must not be retried)."""
         if isinstance(error, MailTimeoutError):
             error, outcome = None, _Outcome.DEAD
+        if healthy:
+            # A connection that delivered events was fine: its failure starts a new series.
+            self._backoff.reset()
         if error is not None:
             if is_fatal(error):
                 raise error
@@ -202,8 +232,6 @@ class _ListenerCore:
                 "SSE stream failed (%s: %s); reconnecting in %.1fs", type(error).__name__, error, delay
             )
             return delay
-        if healthy:
-            self._backoff.reset()
         if outcome == _Outcome.RECONNECT:
             self._backoff.reset()
             return 0.0
@@ -248,24 +276,30 @@ class SSEListener(_ListenerCore):
         backoff_initial: first reconnect delay after a failure, doubling up to ``backoff_max``.
         backoff_max: cap on the reconnect delay.
         on_event: called with ``(event, enqueued)`` after each event is handled.
+        state_interval: at most one state-file write per this many seconds while events
+            stream in (always on disconnect and on stop).
     """
 
     def run(self, stop_event: threading.Event | None = None) -> None:
         """Listen until ``stop_event`` is set (returns) or a fatal error (raises)."""
         stop = stop_event if stop_event is not None else threading.Event()
-        while not stop.is_set():
-            started = self.stats.received
-            outcome: str | None = None
-            error: BaseException | None = None
-            try:
-                outcome = self._listen_once(stop)
-            except Exception as err:
-                error = err
-            if outcome == _Outcome.STOPPED or stop.is_set():
-                return
-            delay = self._delay_after(outcome, error, healthy=self.stats.received > started)
-            if delay and stop.wait(delay):
-                return
+        try:
+            while not stop.is_set():
+                started = self.stats.received
+                outcome: str | None = None
+                error: BaseException | None = None
+                try:
+                    outcome = self._listen_once(stop)
+                except Exception as err:
+                    error = err
+                self.save_state()
+                if outcome == _Outcome.STOPPED or stop.is_set():
+                    return
+                delay = self._delay_after(outcome, error, healthy=self.stats.received > started)
+                if delay and stop.wait(delay):
+                    return
+        finally:
+            self.save_state()
 
     def run_forever(self) -> None:
         """Listen until interrupted (Ctrl-C) or a fatal error."""
@@ -355,20 +389,24 @@ class AsyncSSEListener(_ListenerCore):
     async def run(self, stop_event: asyncio.Event | None = None) -> None:
         """Listen until ``stop_event`` is set (returns) or a fatal error (raises)."""
         stop = stop_event if stop_event is not None else asyncio.Event()
-        while not stop.is_set():
-            started = self.stats.received
-            outcome: str | None = None
-            error: BaseException | None = None
-            try:
-                outcome = await self._listen_once(stop)
-            except Exception as err:
-                error = err
-            if outcome == _Outcome.STOPPED or stop.is_set():
-                return
-            delay = self._delay_after(outcome, error, healthy=self.stats.received > started)
-            if delay:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+        try:
+            while not stop.is_set():
+                started = self.stats.received
+                outcome: str | None = None
+                error: BaseException | None = None
+                try:
+                    outcome = await self._listen_once(stop)
+                except Exception as err:
+                    error = err
+                await asyncio.to_thread(self.save_state)
+                if outcome == _Outcome.STOPPED or stop.is_set():
+                    return
+                delay = self._delay_after(outcome, error, healthy=self.stats.received > started)
+                if delay:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+        finally:
+            self.save_state()
 
     async def run_forever(self) -> None:
         """Listen until cancelled or a fatal error."""

@@ -58,6 +58,9 @@ class _PollerCore:
         if not isinstance(mailbox_id, str) or not mailbox_id:
             msg = "Poller needs the mailbox_id to poll"
             raise ValueError(msg)
+        if not 1 <= page_size <= _PAGE:
+            msg = f"page_size must be between 1 and {_PAGE} (the API's page limit)"
+            raise ValueError(msg)
         if not 0 < min_interval <= max_interval:
             msg = "Poller needs 0 < min_interval <= max_interval"
             raise ValueError(msg)

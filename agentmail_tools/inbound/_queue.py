@@ -167,6 +167,10 @@ class InboundQueue(Protocol):
         """Give the event back for a retry after a backoff, or dead-letter it."""
         ...
 
+    def defer(self, lease: Lease, delay: float, *, reason: str | None = None) -> bool:
+        """Give the event back for later without spending an attempt."""
+        ...
+
     def extend(self, lease: Lease, *, visibility_timeout: float | None = None) -> Lease | None:
         """Push the lease's expiry out; None if the lease was lost."""
         ...
@@ -479,6 +483,32 @@ class SQLiteQueue:
         logger.info(
             "inbound item %s failed (attempt %s), retry in %.1fs: %s", lease.item_id, attempts, delay, text
         )
+        return True
+
+    def defer(self, lease: Lease, delay: float, *, reason: str | None = None) -> bool:
+        """Give the event back untouched, to be leased again after ``delay`` seconds.
+
+        Unlike :meth:`fail`, the attempt is refunded: use it when the event is fine but
+        cannot be handled *now* (a send rate limit, a mailbox paused for a while), so
+        waiting never dead-letters it. Returns False if the lease was lost.
+        """
+        now = self._clock()
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE inbound_items SET lease_token = NULL, leased_by = NULL, attempts = MAX(0, attempts - 1),"
+                " available_at = ?, last_error = COALESCE(?, last_error), updated_at = ?"
+                " WHERE id = ? AND lease_token = ? AND status = 'queued'",
+                (
+                    now + max(0.0, delay),
+                    None if reason is None else reason[:_MAX_ERROR_CHARS],
+                    now,
+                    lease.item_id,
+                    lease.token,
+                ),
+            )
+        if cur.rowcount == 0:
+            logger.warning("defer of inbound item %s ignored: lease lost", lease.item_id)
+            return False
         return True
 
     def extend(self, lease: Lease, *, visibility_timeout: float | None = None) -> Lease | None:

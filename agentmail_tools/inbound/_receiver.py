@@ -70,6 +70,11 @@ class _GroupCommit:
     async def put(self, event: InboundEvent) -> bool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
+        if self._task is not None and not self._task.done() and self._task.get_loop() is not loop:
+            # The app moved to another event loop (the old one closed mid-drain): its
+            # requests are gone with it; never let their leftovers block this loop's.
+            self._pending = [item for item in self._pending if item[1].get_loop() is loop]
+            self._task = None
         self._pending.append((event, future))
         if self._task is None or self._task.done():
             # The drain ends when nothing is pending, so no task outlives the traffic.
@@ -114,6 +119,9 @@ class WebhookReceiver:
         app.router.routes.append(Route("/hooks/robotomail", receiver, methods=["POST"]))
         app.mount("/hooks", receiver)                      # or under a prefix: POST /hooks/
         # or: uvicorn.run(receiver.app)                   # POST /
+
+    Robotomail signs without a timestamp, so a captured delivery could be replayed: it is
+    then recognised by its delivery id and message id, acknowledged, and not enqueued again.
 
     Flask, Django or anything else: pass the raw body and the headers::
 

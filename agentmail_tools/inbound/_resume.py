@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .._errors import APIStatusError, RateLimitError
+from .._errors import APIStatusError, InvalidRequestError, RateLimitError
 
 __all__ = ["Backoff", "JsonState", "is_fatal", "retry_after_of"]
 
@@ -22,6 +22,8 @@ _FATAL_STATUSES = frozenset({400, 401, 403, 404})
 
 def is_fatal(error: BaseException) -> bool:
     """True for errors a reconnect loop must surface instead of retrying forever."""
+    if isinstance(error, InvalidRequestError):  # refused before sending: our arguments are wrong
+        return True
     return isinstance(error, APIStatusError) and getattr(error, "status_code", None) in _FATAL_STATUSES
 
 

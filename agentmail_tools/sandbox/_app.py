@@ -54,7 +54,7 @@ def build_app(service: SandboxService) -> Starlette:
 
     def authed(handler: Handler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            principal = authenticate(service.store, request.headers.get("authorization"))
+            principal = authenticate(service.store, request.headers.get("authorization"), service.principals)
             result = await handler(request, principal)
             if isinstance(result, Response):
                 return result
@@ -64,7 +64,9 @@ def build_app(service: SandboxService) -> Starlette:
 
         return endpoint
 
-    p = lambda request, name: request.path_params[name]  # noqa: E731
+    def p(request: Request, name: str) -> str:
+        value: str = request.path_params[name]
+        return value
 
     # -- account, keys, mailboxes --------------------------------------------------------
     async def account(r: Request, who: Principal) -> Any:

@@ -54,13 +54,24 @@ def create_key(store: Store, *, name: str | None, mailbox_ids: list[str] | None)
     return key_id, key, prefix
 
 
-def authenticate(store: Store, authorization: str | None) -> Principal:
-    """Resolve ``Authorization: Bearer <key>`` or raise the contract's 401."""
+def authenticate(
+    store: Store, authorization: str | None, cache: dict[str, Principal] | None = None
+) -> Principal:
+    """Resolve ``Authorization: Bearer <key>`` or raise the contract's 401.
+
+    ``cache`` (token → principal) spares a hash and a query per request; whoever changes
+    keys or scopes clears it.
+    """
     if not authorization or not authorization.lower().startswith("bearer "):
         raise ApiError(401, "Missing API key: send Authorization: Bearer <key>")
     token = authorization[7:].strip()
+    if cache is not None and token in cache:
+        return cache[token]
     row = store.one("SELECT id, mailbox_ids, enabled FROM api_keys WHERE key_hash = ?", (hash_key(token),))
     if row is None or not row["enabled"]:
         raise ApiError(401, "Invalid API key")
     scoped = loads(row["mailbox_ids"])
-    return Principal(key_id=row["id"], mailbox_ids=frozenset(scoped) if scoped else None)
+    principal = Principal(key_id=row["id"], mailbox_ids=frozenset(scoped) if scoped else None)
+    if cache is not None and len(cache) < 1000:
+        cache[token] = principal
+    return principal

@@ -294,9 +294,11 @@ def verify_domain(domain: str, records: Mapping[str, Any], resolver: DnsResolver
     Returns:
         The contract's ``DomainVerification`` (``mx``, ``spf``, ``dkim``, ``dmarc``,
         ``allVerified``) plus, beyond the contract, ``status`` (the domain's new status:
-        ``VERIFIED`` when all pass, ``FAILED`` when a record is published but wrong,
+        ``VERIFIED`` when all pass; ``FAILED`` when a record is published but wrong;
+        ``DNS_VERIFIED`` when MX, SPF and DKIM pass and only DMARC is missing;
         ``PENDING_VERIFICATION`` while records are missing or DNS is unreachable) and
-        ``details`` (per record: host, expected, found, verified, reason).
+        ``details`` (per record, including ``sendMx``: host, expected, found, verified,
+        reason). ``mx`` is true only when both MX records (inbound and bounce) point right.
     """
     check_domain_name(domain)
     details: dict[str, Any] = {}
@@ -328,6 +330,8 @@ def verify_domain(domain: str, records: Mapping[str, Any], resolver: DnsResolver
         status = "VERIFIED"
     elif any(not d["verified"] and d["found"] for d in details.values()):
         status = "FAILED"
+    elif flags["mx"] and flags["spf"] and flags["dkim"]:
+        status = "DNS_VERIFIED"  # mail flows and is signed; only the DMARC policy is missing
     else:
         status = "PENDING_VERIFICATION"
     return {**flags, "allVerified": all_ok, "status": status, "details": details}

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-__all__ = ["ApiError", "JSONResponse", "endpoint_not_found", "error_body"]
+__all__ = ["ApiError", "JSONResponse", "RawJSON", "endpoint_not_found", "error_body"]
 
 _COMMON_ENDPOINTS = [
     "GET /v1/account",
@@ -52,10 +52,24 @@ def endpoint_not_found(method: str, path: str) -> dict[str, Any]:
     }
 
 
+class RawJSON:
+    """A response body already serialised as JSON text (e.g. built by SQLite's json functions)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def value(self) -> Any:
+        return json.loads(self.text)
+
+
 class JSONResponse(Response):
     """Compact UTF-8 JSON (the stdlib encoder, non-ASCII kept as is)."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
+        if isinstance(content, RawJSON):
+            return content.text.encode("utf-8")
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -7,6 +7,7 @@ each module readable.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable
@@ -16,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 from .._errors import InvalidRequestError
 from .._mime import ParsedAttachment, build_message, make_message_id, normalize_subject, parse_message
 from .._validation import check_header_name, normalize_address
-from ._http import ApiError
+from ._http import ApiError, RawJSON
 from ._search import index_message
 from ._store import dumps, loads, new_id, now_iso, to_iso
-from ._wire import event_attachment, message_json
+from ._wire import MESSAGE_JSON_SQL, event_attachment, message_json
 
 if TYPE_CHECKING:
     from ._auth import Principal
-    from ._service import SandboxService
+    from ._events import EventLog
+    from ._limits import RateLimiter, SandboxLimits
+    from ._store import Store
 
 __all__ = ["MailOps"]
 
@@ -48,9 +51,28 @@ def _merge(existing: list[str], new: Iterable[str]) -> list[str]:
 class MailOps:
     """Message, thread, inbound and outbox operations (see the module docstring)."""
 
+    if TYPE_CHECKING:  # provided by SandboxService
+        store: Store
+        limits: SandboxLimits
+        log: EventLog
+        rates: RateLimiter
+        smarthost: tuple[str, int] | None
+        storage_used: int
+        public_base_url: str
+        _quota_cache: tuple[str, str] | None
+
+        def _mailbox(self, principal: Principal, mailbox_id: str) -> sqlite3.Row: ...
+        def _check_storage(self, extra: int) -> None: ...
+        def _suppressed(self, addresses: list[str]) -> list[str]: ...
+        def _suppress(self, conn: sqlite3.Connection, email: str, reason: str) -> None: ...
+        def payment_required(self, code: str) -> dict[str, Any]: ...
+        def signed_url(self, att_id: str, base_url: str, now: float | None = None) -> str: ...
+        def attachment_out(self, row: sqlite3.Row, base_url: str) -> dict[str, Any]: ...
+        def relay_later(self, outbox_id: str) -> None: ...
+
     # -- validation helpers ---------------------------------------------------------------
 
-    def _recipients(self: SandboxService, body: dict[str, Any], field: str, *, required: bool) -> list[str]:
+    def _recipients(self, body: dict[str, Any], field: str, *, required: bool) -> list[str]:
         value = body.get(field)
         if value is None:
             if required:
@@ -75,7 +97,7 @@ class MailOps:
                 raise ApiError(400, str(err)) from err
         return out
 
-    def _custom_headers(self: SandboxService, value: Any) -> dict[str, str]:
+    def _custom_headers(self, value: Any) -> dict[str, str]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -98,7 +120,7 @@ class MailOps:
     # -- threading -----------------------------------------------------------------------
 
     def _thread_for(
-        self: SandboxService,
+        self,
         conn: sqlite3.Connection,
         mailbox_id: str,
         *,
@@ -144,7 +166,7 @@ class MailOps:
         )
         return thread_id
 
-    def _insert_message(self: SandboxService, conn: sqlite3.Connection, **f: Any) -> str:
+    def _insert_message(self, conn: sqlite3.Connection, **f: Any) -> str:
         msg_id = new_id()
         size = len(f["body_text"].encode()) + len((f.get("body_html") or "").encode())
         conn.execute(
@@ -176,7 +198,7 @@ class MailOps:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _message_row(self: SandboxService, mailbox_id: str, message_id: str) -> sqlite3.Row:
+    def _message_row(self, mailbox_id: str, message_id: str) -> sqlite3.Row:
         row = self.store.one(
             "SELECT * FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
         )
@@ -184,12 +206,12 @@ class MailOps:
             raise ApiError(404, "Message not found")
         return row
 
-    def _attachments_of(self: SandboxService, message_id: str, base_url: str) -> list[dict[str, Any]]:
+    def _attachments_of(self, message_id: str, base_url: str) -> list[dict[str, Any]]:
         rows = self.store.all("SELECT * FROM attachments WHERE message_id = ? ORDER BY rowid", (message_id,))
         return [self.attachment_out(r, base_url) for r in rows]
 
     def list_messages(
-        self: SandboxService,
+        self,
         principal: Principal,
         mailbox_id: str,
         *,
@@ -198,7 +220,7 @@ class MailOps:
         since: str | None,
         limit: str | None,
         offset: str | None,
-    ) -> dict[str, Any]:
+    ) -> RawJSON:
         self._mailbox(principal, mailbox_id)
         sql = "SELECT * FROM messages WHERE mailbox_id = ?"
         params: list[Any] = [mailbox_id]
@@ -217,17 +239,18 @@ class MailOps:
         off = _int_param(offset, "offset", default=0, low=0, high=None)
         sql += " ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?"
         params += [lim, off]
-        messages = [message_json(r) for r in self.store.all(sql, params)]
-        return {"messages": messages, "metadata": {}}
+        sql = sql.replace("SELECT *", f"SELECT {MESSAGE_JSON_SQL} AS j", 1)
+        rows = self.store.all(f"SELECT COALESCE(json_group_array(json(j)), '[]') FROM ({sql})", params)
+        return RawJSON('{"messages":' + str(rows[0][0]) + ',"metadata":{}}')
 
     def get_message(
-        self: SandboxService, principal: Principal, mailbox_id: str, message_id: str, base_url: str
+        self, principal: Principal, mailbox_id: str, message_id: str, base_url: str
     ) -> dict[str, Any]:
         self._mailbox(principal, mailbox_id)
         row = self._message_row(mailbox_id, message_id)
         return {"message": message_json(row, self._attachments_of(row["id"], base_url))}
 
-    def list_threads(self: SandboxService, principal: Principal, mailbox_id: str) -> dict[str, Any]:
+    def list_threads(self, principal: Principal, mailbox_id: str) -> dict[str, Any]:
         self._mailbox(principal, mailbox_id)
         rows = self.store.all(
             "SELECT * FROM threads WHERE mailbox_id = ? ORDER BY last_message_at DESC, seq DESC LIMIT 50",
@@ -237,9 +260,7 @@ class MailOps:
 
         return {"threads": [thread_json(r) for r in rows], "metadata": {}}
 
-    def get_thread(
-        self: SandboxService, principal: Principal, mailbox_id: str, thread_id: str
-    ) -> dict[str, Any]:
+    def get_thread(self, principal: Principal, mailbox_id: str, thread_id: str) -> RawJSON:
         from ._wire import thread_json
 
         self._mailbox(principal, mailbox_id)
@@ -247,17 +268,16 @@ class MailOps:
         if row is None:
             raise ApiError(404, "Thread not found")
         messages = self.store.all(
-            "SELECT * FROM messages WHERE thread_id = ? ORDER BY created_at, seq", (thread_id,)
+            f"SELECT COALESCE(json_group_array(json(j)), '[]') FROM (SELECT {MESSAGE_JSON_SQL} AS j FROM messages"
+            " WHERE thread_id = ? ORDER BY created_at, seq)",
+            (thread_id,),
         )
-        out = thread_json(row)
-        out["messages"] = [message_json(m) for m in messages]
-        return {"thread": out}
+        head = json.dumps(thread_json(row), ensure_ascii=False, separators=(",", ":"))
+        return RawJSON('{"thread":' + head[:-1] + ',"messages":' + str(messages[0][0]) + "}}")
 
     # -- sending -------------------------------------------------------------------------
 
-    def send_message(
-        self: SandboxService, principal: Principal, mailbox_id: str, body: Any
-    ) -> dict[str, Any]:
+    def send_message(self, principal: Principal, mailbox_id: str, body: Any) -> dict[str, Any]:
         mailbox = self._mailbox(principal, mailbox_id)
         if not isinstance(body, dict):
             raise ApiError(400, "Request body must be a JSON object")
@@ -344,7 +364,7 @@ class MailOps:
             )
 
     def _send_in_tx(
-        self: SandboxService,
+        self,
         conn: sqlite3.Connection,
         mailbox: sqlite3.Row,
         *,
@@ -399,7 +419,7 @@ class MailOps:
         self._deliver_outbound(mailbox, row, everyone)
         return {"message": response}
 
-    def _send_attachments(self: SandboxService, value: Any) -> list[sqlite3.Row]:
+    def _send_attachments(self, value: Any) -> list[sqlite3.Row]:
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -414,9 +434,7 @@ class MailOps:
             rows.append(row)
         return rows
 
-    def _link_attachment(
-        self: SandboxService, conn: sqlite3.Connection, att: sqlite3.Row, msg_id: str
-    ) -> None:
+    def _link_attachment(self, conn: sqlite3.Connection, att: sqlite3.Row, msg_id: str) -> None:
         if att["message_id"] is None:
             conn.execute("UPDATE attachments SET message_id = ? WHERE id = ?", (msg_id, att["id"]))
         else:  # re-sending an attachment that already belongs to a message: share the blob
@@ -436,9 +454,7 @@ class MailOps:
                 ),
             )
 
-    def _status_data(
-        self: SandboxService, row: sqlite3.Row, mailbox: sqlite3.Row, **extra: Any
-    ) -> dict[str, Any]:
+    def _status_data(self, row: sqlite3.Row, mailbox: sqlite3.Row, **extra: Any) -> dict[str, Any]:
         data = {
             "message_id": row["id"],
             "mailbox_id": row["mailbox_id"],
@@ -455,9 +471,7 @@ class MailOps:
         data.update(extra)
         return data
 
-    def _deliver_outbound(
-        self: SandboxService, mailbox: sqlite3.Row, row: sqlite3.Row, recipients: list[str]
-    ) -> None:
+    def _deliver_outbound(self, mailbox: sqlite3.Row, row: sqlite3.Row, recipients: list[str]) -> None:
         """Local mailboxes get an INBOUND copy; bounce-marked fail; the rest go to the outbox."""
         local: list[sqlite3.Row] = []
         bounced: list[str] = []
@@ -519,7 +533,7 @@ class MailOps:
         for address in complained:
             self.complaint(row["id"], address)
 
-    def _to_outbox(self: SandboxService, mailbox: sqlite3.Row, row: sqlite3.Row, rcpts: list[str]) -> None:
+    def _to_outbox(self, mailbox: sqlite3.Row, row: sqlite3.Row, rcpts: list[str]) -> None:
         # The MIME source is rendered lazily (on first read or relay): building it with the
         # stdlib email package costs more than the rest of a send put together.
         outbox_id = new_id()
@@ -532,7 +546,7 @@ class MailOps:
         if self.smarthost:
             self.relay_later(outbox_id)
 
-    def outbox_raw(self: SandboxService, outbox_row: sqlite3.Row) -> bytes:
+    def outbox_raw(self, outbox_row: sqlite3.Row) -> bytes:
         """The outbox entry's RFC 5322 source, rendered from its message on first use."""
         if outbox_row["raw"] is not None:
             return bytes(outbox_row["raw"])
@@ -558,7 +572,7 @@ class MailOps:
         self.store.run("UPDATE outbox SET raw = ? WHERE id = ?", (raw, outbox_row["id"]))
         return raw
 
-    def outbox(self: SandboxService, *, include_raw: bool = False) -> list[dict[str, Any]]:
+    def outbox(self, *, include_raw: bool = False) -> list[dict[str, Any]]:
         rows = self.store.all("SELECT * FROM outbox ORDER BY seq")
         out = []
         for r in rows:
@@ -588,7 +602,7 @@ class MailOps:
 
     # -- inbound -------------------------------------------------------------------------
 
-    def accept_recipient(self: SandboxService, address: str) -> bool:
+    def accept_recipient(self, address: str) -> bool:
         """SMTP RCPT check: only addresses of existing sandbox mailboxes are accepted."""
         try:
             normal = normalize_address(address).lower()
@@ -596,9 +610,7 @@ class MailOps:
             return False
         return self.store.one("SELECT 1 FROM mailboxes WHERE full_address = ?", (normal,)) is not None
 
-    def deliver_raw(
-        self: SandboxService, mail_from: str, rcpt_tos: list[str], raw: bytes
-    ) -> list[dict[str, Any]]:
+    def deliver_raw(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> list[dict[str, Any]]:
         """Store one raw MIME message for each sandbox recipient; returns the stored messages."""
         parsed = parse_message(
             raw,
@@ -642,7 +654,7 @@ class MailOps:
         return stored
 
     def _store_inbound(
-        self: SandboxService,
+        self,
         mailbox: sqlite3.Row,
         *,
         message_id: str | None,
@@ -736,7 +748,7 @@ class MailOps:
         self._quota_cache = None
         return message_json(row)
 
-    def inject(self: SandboxService, body: Any, raw: bytes | None) -> dict[str, Any]:
+    def inject(self, body: Any, raw: bytes | None) -> dict[str, Any]:
         """``POST /v1/sandbox/inbound``: raw MIME bytes, or JSON fields built into MIME."""
         if raw is not None:
             parsed_rcpts = None
@@ -786,7 +798,7 @@ class MailOps:
 
     # -- bounces and complaints ----------------------------------------------------------
 
-    def mark_address(self: SandboxService, email: Any, kind: str = "bounce") -> dict[str, Any]:
+    def mark_address(self, email: Any, kind: str = "bounce") -> dict[str, Any]:
         if kind not in ("bounce", "complaint"):
             raise ApiError(400, "kind must be bounce or complaint")
         try:
@@ -801,17 +813,17 @@ class MailOps:
         )
         return {"email": address, "kind": kind, "createdAt": created}
 
-    def unmark_address(self: SandboxService, email: str) -> bool:
+    def unmark_address(self, email: str) -> bool:
         cur = self.store.run("DELETE FROM bounces WHERE email = ?", (email.strip().lower(),))
         return cur.rowcount > 0
 
-    def marked_addresses(self: SandboxService) -> list[dict[str, Any]]:
+    def marked_addresses(self) -> list[dict[str, Any]]:
         return [
             {"email": r["email"], "kind": r["kind"], "createdAt": r["created_at"]}
             for r in self.store.all("SELECT * FROM bounces ORDER BY created_at, email")
         ]
 
-    def complaint(self: SandboxService, message_id: str, address: str | None = None) -> dict[str, Any]:
+    def complaint(self, message_id: str, address: str | None = None) -> dict[str, Any]:
         """A recipient reported a sent message as spam: COMPLAINED, suppression, event."""
         row = self.store.one("SELECT * FROM messages WHERE id = ? AND direction = 'OUTBOUND'", (message_id,))
         if row is None:

@@ -52,7 +52,7 @@ class SandboxServer:
         self.api_key = sandbox.api_key
         config = uvicorn.Config(
             self._app, interface="asgi3", log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=2,
-            http="h11", ws="none",
+             ws="none",
         )  # fmt: skip
         self._uvicorn = _Uvicorn(config)
         self._thread = threading.Thread(target=self._run, name="sandbox-http", daemon=True)

@@ -82,6 +82,7 @@ class SandboxService(MailOps):
         self.default_domain = default_domain
         self.public_base_url = IN_PROCESS_BASE_URL
         self._quota_cache: tuple[str, str] | None = None
+        self.principals: dict[str, Principal] = {}  # bearer token → principal; cleared on key changes
         self._relay_pool: ThreadPoolExecutor | None = None
         with store.tx():
             self.user_id = self._meta_default("user_id", new_id)
@@ -261,6 +262,7 @@ class SandboxService(MailOps):
                         400, "Cannot revoke the only full-access API key: create another one first"
                     )
             conn.execute("DELETE FROM api_keys WHERE id = ?", (key_id,))
+        self.principals.clear()
         return {"revoked": True}
 
     # -- mailboxes -----------------------------------------------------------------------
@@ -397,6 +399,7 @@ class SandboxService(MailOps):
                     conn.execute("UPDATE api_keys SET enabled=0 WHERE id=?", (row["id"],))
         self.storage_used -= freed
         self._quota_cache = None
+        self.principals.clear()
         for key in blobs:
             if self.store.one("SELECT 1 FROM attachments WHERE blob_key = ?", (key,)) is None:
                 self.store.delete_blob(key)
@@ -754,7 +757,7 @@ class SandboxService(MailOps):
         host, port = self.smarthost
         try:
             relay(
-                bytes(row["raw"]),
+                self.outbox_raw(row),
                 mail_from=row["mail_from"],
                 rcpt_tos=loads(row["rcpt_tos"]),
                 host=host,
@@ -799,6 +802,7 @@ class SandboxService(MailOps):
                 blob.unlink(missing_ok=True)
         self.storage_used = 0
         self._quota_cache = None
+        self.principals.clear()
         self.rates.reset()
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from ._store import loads
 
 __all__ = [
+    "MESSAGE_JSON_SQL",
     "apikey_json",
     "attachment_json",
     "domain_json",
@@ -77,6 +78,25 @@ def message_json(row: sqlite3.Row, attachments: list[dict[str, Any]] | None = No
     if attachments is not None:
         out["attachments"] = attachments
     return out
+
+
+def _flag(column: str) -> str:
+    return f"json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"
+
+
+# The Message object built by SQLite itself: listing a 1,000-message thread this way is several
+# times faster than decoding each row's JSON columns in Python and encoding the result again.
+# Must stay field-for-field identical to message_json (a test compares them).
+MESSAGE_JSON_SQL = (
+    "json_object('id', id, 'mailboxId', mailbox_id, 'direction', direction, 'messageId', message_id,"
+    " 'inReplyTo', in_reply_to, 'references', json(refs), 'threadId', thread_id, 'fromAddress', from_address,"
+    " 'fromName', from_name, 'toAddresses', json(to_addresses), 'ccAddresses', json(cc_addresses),"
+    " 'bccAddresses', json(bcc_addresses), 'subject', subject, 'bodyText', body_text, 'bodyHtml', body_html,"
+    " 'headers', json(headers), 'status', status, 'externalMessageId', NULL,"
+    f" 'hasAttachments', {_flag('has_attachments')}, 'attachmentsDropped', {_flag('attachments_dropped')},"
+    " 'attachmentsDroppedReason', attachments_dropped_reason, 'eventDispatchedAt', event_dispatched_at,"
+    " 'overLimit', json('false'), 'overLimitReason', NULL, 'createdAt', created_at)"
+)
 
 
 def thread_json(row: sqlite3.Row) -> dict[str, Any]:

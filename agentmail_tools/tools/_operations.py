@@ -328,7 +328,7 @@ async def run_async(op: Operation, ctx: MailContext, args: BaseModel) -> ToolRes
 
 async def _execute_async(ctx: MailContext, call: Call) -> Any:
     if call.target == "client":
-        target = ctx.async_client if ctx.async_client is not None else None
+        target = ctx.async_client
         if target is None:
             if ctx.client is None:
                 msg = "No mail client is configured."
@@ -601,20 +601,32 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def _matches(hit: dict[str, Any], args: SearchArgs) -> bool:
-    if args.thread_id and hit["thread_id"] != args.thread_id:
+def _matches(hit: dict[str, Any], args: SearchArgs, *, lenient: bool = False) -> bool:
+    """Apply the filters to one hit.
+
+    ``lenient`` is for a pluggable ``MessageSearch``, which filters itself: a field the
+    hit does not carry is then trusted rather than counted as a mismatch.
+    """
+    if args.thread_id and (hit["thread_id"] or not lenient) and hit["thread_id"] != args.thread_id:
         return False
-    if args.sender:
+    if args.sender and (hit["from"] or not lenient):
         sender = (hit["from"] or "").lower()
-        wanted = args.sender.lower()
-        if not (sender == wanted or sender.endswith("@" + wanted.lstrip("@")) or f"<{wanted}>" in sender):
+        wanted = args.sender.lower().lstrip("@")
+        if not (
+            sender == wanted
+            or sender.endswith("@" + wanted)
+            or f"<{wanted}>" in sender
+            or sender.endswith(f"@{wanted}>")
+        ):
             return False
     if args.direction and hit.get("direction") and hit["direction"].lower() != args.direction:
         return False
     created = _aware(hit["created_at"])
-    if args.since and (created is None or created < _aware(args.since)):  # type: ignore[operator]
+    if created is None:
+        return lenient or not (args.since or args.until)
+    if args.since and created < _aware(args.since):  # type: ignore[operator]
         return False
-    return not (args.until and (created is None or created >= _aware(args.until)))  # type: ignore[operator]
+    return not (args.until and created >= _aware(args.until))  # type: ignore[operator]
 
 
 def _message_hit(message: Any, query_terms: Sequence[str]) -> dict[str, Any] | None:
@@ -690,7 +702,7 @@ def _search(ctx: MailContext, args: SearchArgs) -> Plan:
                 "until": args.until,
             },
         )
-        hits = [h for h in map(_hit_dict, matches) if _matches(h, args)]
+        hits = [h for h in map(_hit_dict, matches) if _matches(h, args, lenient=True)]
         source = "semantic + keyword search"
     else:
         try:
@@ -716,8 +728,10 @@ def _search(ctx: MailContext, args: SearchArgs) -> Plan:
             hits = yield from _scan(ctx, args)
             source = f"keyword scan of the newest {_SCAN_LIMIT} messages (the server has no search)"
     hits = hits[: args.limit]
-    text = render_search_results(hits, query=args.query, source=source)
-    return ToolResult(truncate_to_tokens(text, ctx.budget_tokens, ctx.model), hits)
+    text = render_search_results(
+        hits, query=args.query, source=source, budget_tokens=ctx.budget_tokens, model=ctx.model
+    )
+    return ToolResult(text, hits)
 
 
 @operation(
@@ -728,7 +742,7 @@ def _search(ctx: MailContext, args: SearchArgs) -> Plan:
 def _list_threads(ctx: MailContext, args: ListThreadsArgs) -> Plan:
     threads = yield Call("client", "threads.list", (ctx.mailbox_id,))
     threads = list(threads)[: args.limit]
-    return ToolResult(truncate_to_tokens(render_threads(threads), ctx.budget_tokens, ctx.model), threads)
+    return ToolResult(render_threads(threads, budget_tokens=ctx.budget_tokens, model=ctx.model), threads)
 
 
 @operation(
@@ -801,7 +815,7 @@ def _list_mailboxes(ctx: MailContext, args: ListMailboxesArgs) -> Plan:
     mailboxes = yield Call("client", "mailboxes.list")
     mailboxes = list(mailboxes)
     return ToolResult(
-        truncate_to_tokens(render_mailboxes(mailboxes), ctx.budget_tokens, ctx.model), mailboxes
+        render_mailboxes(mailboxes, budget_tokens=ctx.budget_tokens, model=ctx.model), mailboxes
     )
 
 

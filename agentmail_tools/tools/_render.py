@@ -22,6 +22,7 @@ from .._tokens import count_tokens, truncate_to_tokens
 
 __all__ = [
     "UNTRUSTED_NOTE",
+    "fit_items",
     "message_body",
     "render_attachment_text",
     "render_mailboxes",
@@ -296,44 +297,90 @@ def render_thread(
     return text
 
 
-def render_threads(threads: Sequence[Any]) -> str:
-    """One line per thread, newest activity first."""
+def fit_items(
+    header: str,
+    items: Sequence[str],
+    budget_tokens: int | None,
+    *,
+    model: str | None = None,
+    more_hint: str = "",
+) -> str:
+    """Join ``header`` and whole ``items`` within the budget; say how many were left out.
+
+    Items are never cut in half (a half item could leave an untrusted block open).
+    """
+    text = "\n".join([header, *items])
+    if budget_tokens is None or count_tokens(text, model) <= budget_tokens:
+        return text
+    note_reserve = count_tokens(f"[{len(items)} more not shown; {more_hint}]", model) + 2
+    room = budget_tokens - count_tokens(header, model) - note_reserve
+    kept: list[str] = []
+    for item in items:
+        cost = count_tokens(item, model) + 1
+        if cost > room:
+            break
+        kept.append(item)
+        room -= cost
+    left = len(items) - len(kept)
+    text = "\n".join([header, *kept, f"[{left} more not shown; {more_hint}]"])
+    return (
+        text if count_tokens(text, model) <= budget_tokens else truncate_to_tokens(text, budget_tokens, model)
+    )
+
+
+def render_threads(
+    threads: Sequence[Any], *, budget_tokens: int | None = None, model: str | None = None
+) -> str:
+    """One line per thread, newest activity first, within the budget."""
     if not threads:
         return "No threads in this mailbox."
-    lines = [f"{len(threads)} thread(s), newest activity first. {UNTRUSTED_NOTE}"]
+    header = f"{len(threads)} thread(s), newest activity first. {UNTRUSTED_NOTE}"
+    lines = []
     for t in threads:
-        subject = _one_line(t.subject or "(no subject)")
+        subject = truncate_to_tokens(_one_line(t.subject or "(no subject)"), 40, model)
         who = ", ".join(t.participants or [])
         lines.append(
             f"- thread_id={t.id} | {t.message_count} msg | last {_when(t.last_message_at)} | "
             f"{_defuse(who)} | subject: {wrap_untrusted(subject).replace(chr(10), ' ')}"
         )
-    return "\n".join(lines)
+    return fit_items(header, lines, budget_tokens, model=model, more_hint="ask for fewer with limit")
 
 
-def render_search_results(hits: Sequence[Any], *, query: str, source: str) -> str:
-    """One block per hit; snippets and subjects are untrusted."""
+def render_search_results(
+    hits: Sequence[Any],
+    *,
+    query: str,
+    source: str,
+    budget_tokens: int | None = None,
+    model: str | None = None,
+) -> str:
+    """One block per hit (snippets and subjects untrusted), best first, within the budget."""
     if not hits:
         return f"No messages match {query!r} ({source})."
-    lines = [f"{len(hits)} match(es) for {query!r} ({source}), best first. {UNTRUSTED_NOTE}"]
+    header = f"{len(hits)} match(es) for {query!r} ({source}), best first. {UNTRUSTED_NOTE}"
+    blocks = []
     for n, hit in enumerate(hits, 1):
         content = _one_line(f"{hit.get('subject') or ''} — {hit.get('snippet') or ''}".strip(" —"))
-        lines.append(
+        content = truncate_to_tokens(content, _SNIPPET_TOKENS * 2, model)
+        blocks.append(
             f"{n}. message_id={hit['message_id']} thread_id={hit.get('thread_id') or '?'} "
             f"from {_defuse(hit.get('from') or '?')} {_when(hit.get('created_at'))}\n"
             + wrap_untrusted(content)
         )
-    return "\n".join(lines)
+    return fit_items(header, blocks, budget_tokens, model=model, more_hint="narrow the query or use filters")
 
 
-def render_mailboxes(mailboxes: Sequence[Any]) -> str:
-    """One line per mailbox."""
+def render_mailboxes(
+    mailboxes: Sequence[Any], *, budget_tokens: int | None = None, model: str | None = None
+) -> str:
+    """One line per mailbox, within the budget."""
     if not mailboxes:
         return "No mailboxes on this account."
-    return "\n".join(
-        f"- mailbox_id={m.id} | {m.full_address or m.address} | {m.display_name or ''} | {m.status}".rstrip()
+    lines = [
+        f"- mailbox_id={m.id} | {m.full_address or m.address} | {_defuse(m.display_name or '')} | {m.status}"
         for m in mailboxes
-    )
+    ]
+    return fit_items(f"{len(mailboxes)} mailbox(es):", lines, budget_tokens, model=model)
 
 
 def render_attachment_text(attachment: Any, text: str, note: str) -> str:

@@ -191,7 +191,9 @@ def load_items(path: str | Path | None = None) -> list[EvalItem]:
     return items
 
 
-def _mime(sender: str, to: str, subject: str, body: str, headers: dict[str, str], in_reply_to: str | None) -> bytes:
+def _mime(
+    sender: str, to: str, subject: str, body: str, headers: dict[str, str], in_reply_to: str | None
+) -> bytes:
     name, address = parseaddr(sender)
     msg = EmailMessage()
     msg["From"] = formataddr((name, address)) if name else address
@@ -246,7 +248,9 @@ def run_eval(
         agent.index_docs(docs or DEFAULT_DOCS)
         policy_allowed: dict[str, bool] = {}
 
-        def deliver(sender: str, subject: str, body: str, headers: dict[str, str], in_reply_to: str | None) -> Any:
+        def deliver(
+            sender: str, subject: str, body: str, headers: dict[str, str], in_reply_to: str | None
+        ) -> Any:
             sender = sender.replace("{mailbox}", mailbox.full_address)
             stored = sandbox.inject(_mime(sender, mailbox.full_address, subject, body, headers, in_reply_to))
             message = client.messages.get(mailbox.id, stored[0]["id"])
@@ -285,7 +289,9 @@ def run_eval(
                     reason=result.reason,
                     must_not_reply=item.expect.must_not_reply,
                     sent=sent,
-                    citations=list(result.draft.citations) if result.draft and result.outcome == "replied" else [],
+                    citations=list(result.draft.citations)
+                    if result.draft and result.outcome == "replied"
+                    else [],
                     llm_calls=result.stats.llm_calls,
                     prompt_tokens=result.stats.prompt_tokens,
                 )
@@ -301,7 +307,9 @@ def run_eval(
     )
 
 
-def _check_sends(client: Any, mailbox_id: str, allowed: dict[str, bool], outbox: Iterable[dict[str, Any]]) -> list[str]:
+def _check_sends(
+    client: Any, mailbox_id: str, allowed: dict[str, bool], outbox: Iterable[dict[str, Any]]
+) -> list[str]:
     """Every message the server sent must answer an inbound message, in its thread, to its sender."""
     problems: list[str] = []
     inbound = {m.message_id: m for m in client.messages.iter(mailbox_id, direction="INBOUND")}
@@ -314,7 +322,9 @@ def _check_sends(client: Any, mailbox_id: str, allowed: dict[str, bool], outbox:
         elif original.thread_id != sent.thread_id:
             problems.append(f"{sent.id}: left the thread of the message it answers")
         elif not recipients <= {original.from_address.lower()}:
-            problems.append(f"{sent.id}: sent to {sorted(recipients)} beyond the sender {original.from_address}")
+            problems.append(
+                f"{sent.id}: sent to {sorted(recipients)} beyond the sender {original.from_address}"
+            )
         if not allowed.get(sent.id, False):
             problems.append(f"{sent.id}: no replied decision whose policy allowed a reply")
     for mail in outbox:

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from _client_support import FakeAPI, Reply, mailbox, message, resolve
+from _client_support import FakeAPI, Reply, collect, mailbox, message, resolve
 
 import agentmail_tools as am
 from agentmail_tools._base import (
@@ -363,3 +363,19 @@ def test_rate_limit_without_retry_after() -> None:
         httpx.Response(429, json={"error": "Send rate limit exceeded — slow down"}, request=request)
     )
     assert isinstance(err, am.RateLimitError) and err.retry_after is None
+
+
+async def test_redirects_are_not_followed(fake: FakeAPI, make_client: Any) -> None:
+    fake.add(
+        "POST",
+        "/mailboxes/{id}/messages",
+        Reply(301, content=b"", headers={"location": "https://evil.example/v1/mailboxes/mb_1/messages"}),
+    )
+    fake.add("GET", "/events", Reply(302, content=b"", headers={"location": "https://login.example/"}))
+    client = make_client()
+    with pytest.raises(am.APIStatusError, match="not followed") as info:
+        await resolve(client.messages.send("mb_1", **SEND))
+    assert info.value.status_code == 301
+    with pytest.raises(am.APIStatusError, match="check base_url"):
+        await collect(client.events.stream())
+    assert [r.url.host for r in fake.requests] == ["api.robotomail.com", "api.robotomail.com"]

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from _client_support import FakeAPI, Reply, collect, component, received_data, resolve
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import agentmail_tools as am
 from agentmail_tools._sse import ServerSentEvent, SSEDecoder, iter_sse, to_stream_event
@@ -195,6 +197,7 @@ async def test_stream_through_the_client(fake: FakeAPI, make_client: Any, kind: 
     assert request.url.params["events"] == "message.received,message.sent"
     assert request.headers["last-event-id"] == "100"
     assert request.headers["accept"] == "text/event-stream"
+    assert request.headers["accept-encoding"] == "identity"
     assert request.headers["authorization"] == "Bearer rm_test_key"
     assert request.extensions["timeout"]["read"] == 90.0
 
@@ -268,3 +271,59 @@ async def test_stream_size_cap_through_the_client(fake: FakeAPI, make_client: An
 async def test_stream_invalid_read_timeout(make_client: Any) -> None:
     with pytest.raises(am.InvalidRequestError, match="read_timeout"):
         await resolve(make_client().events.stream(read_timeout=0))
+
+
+async def test_non_event_stream_answer_is_an_error(fake: FakeAPI, make_client: Any) -> None:
+    fake.add(
+        "GET", "/events", Reply(200, content=b"<html>login</html>", headers={"content-type": "text/html"})
+    )
+    with pytest.raises(am.APIStatusError, match="not an event stream"):
+        await collect(make_client().events.stream())
+
+
+_frames = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.text(alphabet="abc123.-", min_size=1, max_size=5)),  # id
+        st.one_of(st.none(), st.sampled_from(["message.received", "reconnect", "x"])),  # event
+        st.lists(
+            st.text(
+                alphabet=st.characters(exclude_characters="\r\n\x00", exclude_categories=("Cs",)),
+                max_size=20,
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    frames=_frames, eol=st.sampled_from(["\n", "\r\n", "\r"]), cuts=st.lists(st.integers(0, 400), max_size=12)
+)
+def test_property_any_chunking_gives_the_same_events(frames: Any, eol: str, cuts: list[int]) -> None:
+    text = ""
+    expected = []
+    last_id = None
+    for frame_id, event, data in frames:
+        text += ": comment" + eol
+        if frame_id is not None:
+            text += f"id: {frame_id}{eol}"
+            last_id = frame_id
+        if event is not None:
+            text += f"event: {event}{eol}"
+        text += "".join(f"data: {line}{eol}" for line in data) + eol
+        expected.append(ServerSentEvent(event=event or "message", data="\n".join(data), id=last_id))
+    raw = text.encode()
+    points = sorted({min(c, len(raw)) for c in cuts} | {0, len(raw)})
+    chunks = [raw[a:b] for a, b in zip(points, points[1:], strict=False)]
+    assert list(iter_sse(chunks)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=64), max_size=20))
+def test_property_garbage_never_crashes(chunks: list[bytes]) -> None:
+    decoder = SSEDecoder(max_event_bytes=256)
+    for event in iter_sse(chunks, decoder):
+        assert len(event.data) <= 256  # one character at most per byte received

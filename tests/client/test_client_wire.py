@@ -284,13 +284,13 @@ CASES = [
             json={
                 "hits": [
                     {
-                        "message_id": "msg_1",
-                        "thread_id": "thr_1",
+                        "messageId": "msg_1",
+                        "threadId": "thr_1",
                         "score": 1.5,
                         "snippet": "order [42]",
                         "subject": "Where",
                         "from": "ann@example.com",
-                        "created_at": "2026-03-01T12:00:00Z",
+                        "createdAt": "2026-03-01T12:00:00Z",
                     }
                 ],
                 "total": 1,
@@ -300,7 +300,13 @@ CASES = [
         "/v1/mailboxes/mb_1/search",
         query={"q": "order 42", "limit": "5", "offset": "5"},
         check=lambda r: (
-            (r.total == 1 and r.hits[0].from_ == "ann@example.com" and r.hits[0].score == 1.5)
+            (
+                r.total == 1
+                and r.hits[0].from_ == "ann@example.com"
+                and r.hits[0].score == 1.5
+                and r.hits[0].message_id == "msg_1"
+                and r.hits[0].created_at.year == 2026
+            )
             or pytest.fail(repr(r))
         ),
     ),

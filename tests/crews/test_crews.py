@@ -47,13 +47,19 @@ def inputs(**extra: str) -> dict[str, str]:
         "categories": render_categories(config.categories),
         "thread_summary": "(new conversation)",
         "email": render_email(
-            {"from_address": "alice@example.com", "subject": "Delivery?", "body_text": "How long is delivery to Canada?"}
+            {
+                "from_address": "alice@example.com",
+                "subject": "Delivery?",
+                "body_text": "How long is delivery to Canada?",
+            }
         ),
         "triage": "{}",
         "policy_notes": "- answered automatically: support",
         "undecided_because": "no rule covers category 'sales'",
         "context": "(none)",
-        "sources": render_sources([Source("doc:shipping.md#1", "Delivery to Canada takes 5–8 business days.")]),
+        "sources": render_sources(
+            [Source("doc:shipping.md#1", "Delivery to Canada takes 5–8 business days.")]
+        ),
         "feedback": "",
         "draft": "{}",
     }
@@ -78,10 +84,22 @@ def test_yaml_keys_equal_method_names(kind: str) -> None:
     assert all(task["agent"] in agents for task in tasks.values())
 
 
-TRIAGE_REPLY = {"intent": "delivery time", "category": "support", "urgency": "normal", "needs_reply": True,
-                "language": "en", "reasoning": "asks about delivery"}
-TRIAGE_SKIP = {"intent": "newsletter", "category": "newsletter", "urgency": "low", "needs_reply": False,
-               "language": "en", "reasoning": "bulk"}
+TRIAGE_REPLY = {
+    "intent": "delivery time",
+    "category": "support",
+    "urgency": "normal",
+    "needs_reply": True,
+    "language": "en",
+    "reasoning": "asks about delivery",
+}
+TRIAGE_SKIP = {
+    "intent": "newsletter",
+    "category": "newsletter",
+    "urgency": "low",
+    "needs_reply": False,
+    "language": "en",
+    "reasoning": "bulk",
+}
 
 
 @pytest.mark.parametrize(
@@ -89,22 +107,59 @@ TRIAGE_SKIP = {"intent": "newsletter", "category": "newsletter", "urgency": "low
     [
         ("triage", TRIAGE_REPLY, TriageResult(**TRIAGE_REPLY)),
         ("triage", TRIAGE_SKIP, TriageResult(**TRIAGE_SKIP)),
-        ("policy", {"allowed_actions": ["reply", "draft"], "escalation": None, "reasons": ["routine"]},
-         PolicyDecision(allowed_actions=["reply", "draft"], reasons=["routine"])),
-        ("policy", {"allowed_actions": ["escalate"], "escalation": "billing", "reasons": ["money"]},
-         PolicyDecision(allowed_actions=["escalate"], escalation="billing", reasons=["money"])),
-        ("policy", {"allowed_actions": ["ignore"], "escalation": None, "reasons": ["nothing to do"]},
-         PolicyDecision(allowed_actions=["ignore"], reasons=["nothing to do"])),
-        ("reply", {"subject": "Re: Delivery?", "body_text": "5–8 days [doc:shipping.md#1]",
-                   "citations": ["doc:shipping.md#1"], "confidence": 0.9, "questions": []},
-         ReplyDraft(subject="Re: Delivery?", body_text="5–8 days [doc:shipping.md#1]",
-                    citations=["doc:shipping.md#1"], confidence=0.9)),
-        ("reply", {"subject": "Re: Delivery?", "body_text": "Which country?", "citations": [],
-                   "confidence": 0.2, "questions": ["Which country?"]},
-         ReplyDraft(subject="Re: Delivery?", body_text="Which country?", confidence=0.2, questions=["Which country?"])),
+        (
+            "policy",
+            {"allowed_actions": ["reply", "draft"], "escalation": None, "reasons": ["routine"]},
+            PolicyDecision(allowed_actions=["reply", "draft"], reasons=["routine"]),
+        ),
+        (
+            "policy",
+            {"allowed_actions": ["escalate"], "escalation": "billing", "reasons": ["money"]},
+            PolicyDecision(allowed_actions=["escalate"], escalation="billing", reasons=["money"]),
+        ),
+        (
+            "policy",
+            {"allowed_actions": ["ignore"], "escalation": None, "reasons": ["nothing to do"]},
+            PolicyDecision(allowed_actions=["ignore"], reasons=["nothing to do"]),
+        ),
+        (
+            "reply",
+            {
+                "subject": "Re: Delivery?",
+                "body_text": "5–8 days [doc:shipping.md#1]",
+                "citations": ["doc:shipping.md#1"],
+                "confidence": 0.9,
+                "questions": [],
+            },
+            ReplyDraft(
+                subject="Re: Delivery?",
+                body_text="5–8 days [doc:shipping.md#1]",
+                citations=["doc:shipping.md#1"],
+                confidence=0.9,
+            ),
+        ),
+        (
+            "reply",
+            {
+                "subject": "Re: Delivery?",
+                "body_text": "Which country?",
+                "citations": [],
+                "confidence": 0.2,
+                "questions": ["Which country?"],
+            },
+            ReplyDraft(
+                subject="Re: Delivery?",
+                body_text="Which country?",
+                confidence=0.2,
+                questions=["Which country?"],
+            ),
+        ),
         *[
-            ("review", {"decision": d, "feedback": "f" if d == "revise" else "", "reasons": [d]},
-             ReviewResult(decision=d, feedback="f" if d == "revise" else "", reasons=[d]))  # type: ignore[arg-type]
+            (
+                "review",
+                {"decision": d, "feedback": "f" if d == "revise" else "", "reasons": [d]},
+                ReviewResult(decision=d, feedback="f" if d == "revise" else "", reasons=[d]),
+            )  # type: ignore[arg-type]
             for d in ("send", "revise", "hold", "escalate")
         ],
     ],
@@ -141,7 +196,9 @@ def test_offline_model_answers_every_crew_with_valid_output() -> None:
     assert triage.category == "support" and triage.needs_reply
     draft = kickoff_crew("reply", llm, inputs(triage=triage.model_dump_json()))
     assert draft.citations == ["doc:shipping.md#1"] and "5–8 business days" in draft.body_text
-    review = kickoff_crew("review", llm, inputs(triage=triage.model_dump_json(), draft=draft.model_dump_json()))
+    review = kickoff_crew(
+        "review", llm, inputs(triage=triage.model_dump_json(), draft=draft.model_dump_json())
+    )
     assert review.decision == "send"
     policy = kickoff_crew("policy", llm, inputs(triage=triage.model_dump_json()))
     assert policy.allowed_actions == ["draft"]  # the offline model never widens the rules
@@ -184,3 +241,10 @@ def test_scripted_llm_fails_loudly_on_an_extra_call() -> None:
     llm = ScriptedLLM([])
     with pytest.raises(CrewFailed, match="ran out of responses"):
         kickoff_crew("triage", llm, inputs())
+
+
+def test_every_public_name_resolves() -> None:
+    import crews
+
+    for name in crews.__all__:
+        assert getattr(crews, name) is not None, name

@@ -56,9 +56,13 @@ def test_triage(subject: str, body: str, headers: dict[str, str], category: str,
 
 
 def test_triage_language_and_urgency() -> None:
-    fr = TriageResult.model_validate(offline_triage(triage_prompt("Commande", "Bonjour, ma commande est où ? Merci")))
+    fr = TriageResult.model_validate(
+        offline_triage(triage_prompt("Commande", "Bonjour, ma commande est où ? Merci"))
+    )
     assert fr.language == "fr"
-    angry = TriageResult.model_validate(offline_triage(triage_prompt("REFUND NOW", "Refund today or chargeback!!")))
+    angry = TriageResult.model_validate(
+        offline_triage(triage_prompt("REFUND NOW", "Refund today or chargeback!!"))
+    )
     assert angry.urgency == "high"
 
 
@@ -75,7 +79,9 @@ def reply_prompt(subject: str, body: str, sources: list[Source] = SOURCES, feedb
 
 
 def test_reply_is_extractive_and_cited() -> None:
-    draft = ReplyDraft.model_validate(offline_reply(reply_prompt("Delivery to Canada?", "How long does delivery to Canada take?")))
+    draft = ReplyDraft.model_validate(
+        offline_reply(reply_prompt("Delivery to Canada?", "How long does delivery to Canada take?"))
+    )
     assert draft.citations == ["doc:shipping.md#1"]
     assert "5–8 business days" in draft.body_text
     assert "[doc:shipping.md#1]" in draft.body_text
@@ -86,7 +92,9 @@ def test_reply_is_extractive_and_cited() -> None:
 
 
 def test_reply_asks_when_sources_do_not_answer() -> None:
-    draft = ReplyDraft.model_validate(offline_reply(reply_prompt("Colour", "Is the hub available in green?", sources=[])))
+    draft = ReplyDraft.model_validate(
+        offline_reply(reply_prompt("Colour", "Is the hub available in green?", sources=[]))
+    )
     assert draft.citations == []
     assert draft.questions and draft.questions[0] in draft.body_text
     assert draft.confidence < 0.3
@@ -103,7 +111,12 @@ def review_prompt(draft: dict[str, object], category: str = "support") -> str:
     )
 
 
-GOOD = {"subject": "Re: Q", "body_text": "Hi, 3–5 days [doc:shipping.md#1]", "citations": ["doc:shipping.md#1"], "confidence": 0.8}
+GOOD = {
+    "subject": "Re: Q",
+    "body_text": "Hi, 3–5 days [doc:shipping.md#1]",
+    "citations": ["doc:shipping.md#1"],
+    "confidence": 0.8,
+}
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +44,13 @@ def _is_send(request: httpx.Request) -> bool:
     return request.method == "POST" and request.url.path.endswith("/messages")
 
 
+def _without_headers(request: httpx.Request) -> httpx.Request:
+    body = json.loads(request.content)
+    body.pop("headers", None)
+    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
+    return httpx.Request(request.method, request.url, headers=headers, json=body)
+
+
 class Trap:
     """Which sends fail, and how: ``"after"`` the server got them, or ``"before"``."""
 
@@ -50,6 +58,7 @@ class Trap:
         self.mode: str | None = None
         self.times = 0
         self.sprung = 0
+        self.strip_headers = False  # imitate a backend that drops custom headers
         self.entered = threading.Event()  # "hold": the send is waiting at the gate
         self.gate = threading.Event()  # "hold": set to let it through
 
@@ -71,13 +80,21 @@ class FlakyTransport(httpx.BaseTransport):
         self.inner, self.trap = inner, trap
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.trap.strip_headers and _is_send(request):
+            request = _without_headers(request)
         mode = self.trap.take(request)
         if mode == "before":
             raise httpx.ReadError("connection reset by peer", request=request)
+        if mode == "500-before":
+            return httpx.Response(500, json={"error": "upstream failed"}, request=request)
         if mode == "hold":
             self.trap.entered.set()
             assert self.trap.gate.wait(10), "the test never opened the gate"
         response = self.inner.handle_request(request)
+        if mode == "500-after":
+            response.read()
+            response.close()
+            return httpx.Response(502, json={"error": "bad gateway"}, request=request)
         if mode == "after":
             response.read()
             response.close()
@@ -95,6 +112,9 @@ class AsyncFlakyTransport(httpx.AsyncBaseTransport):
         self.inner, self.trap = inner, trap
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.trap.strip_headers and _is_send(request):
+            await request.aread()
+            request = _without_headers(request)
         mode = self.trap.take(request)
         if mode == "before":
             raise httpx.ReadError("connection reset by peer", request=request)
@@ -104,7 +124,13 @@ class AsyncFlakyTransport(httpx.AsyncBaseTransport):
             while not self.trap.gate.is_set():
                 assert time.monotonic() < deadline, "the test never opened the gate"
                 await asyncio.sleep(0.002)
+        if mode == "500-before":
+            return httpx.Response(500, json={"error": "upstream failed"}, request=request)
         response = await self.inner.handle_async_request(request)
+        if mode == "500-after":
+            await response.aread()
+            await response.aclose()
+            return httpx.Response(502, json={"error": "bad gateway"}, request=request)
         if mode == "after":
             await response.aread()
             await response.aclose()

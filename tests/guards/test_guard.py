@@ -477,3 +477,64 @@ def test_concurrent_sends_with_one_key_send_once(world, tmp_path):
         sent = world.run(race())
     assert second.reply(world.agent.id, inbound, body_text="two", idempotency_key=key).id == sent.id
     assert len(world.outbound()) == 1
+
+
+def test_server_error_after_the_send_landed_is_reconciled(world):
+    inbound = world.from_customer()
+    g = world.guard()
+    world.trap.arm("500-after")
+    sent = g.reply(world.agent.id, inbound, body_text="Once", idempotency_key="k-502")
+    assert [m.id for m in world.outbound()] == [sent.id]
+
+
+def test_server_error_before_anything_landed_frees_the_key(world):
+    from agentmail_tools import InternalServerError
+
+    inbound = world.from_customer()
+    g = world.guard()
+    world.trap.arm("500-before")
+    with pytest.raises(InternalServerError):
+        g.reply(world.agent.id, inbound, body_text="Once", idempotency_key="k-500")
+    assert g.pending() == [] and world.outbound() == []
+    sent = g.reply(world.agent.id, inbound, body_text="Once", idempotency_key="k-500")
+    assert [m.id for m in world.outbound()] == [sent.id]
+
+
+def test_should_answer_takes_event_data(world):
+    from agentmail_tools import MessageReceivedData
+
+    newsletter = MessageReceivedData.model_validate(
+        {
+            "message_id": "m1",
+            "mailbox_id": world.agent.id,
+            "from": "news@shop.example",
+            "headers": {"List-Id": "<x>"},
+        }
+    )
+    person = MessageReceivedData.model_validate(
+        {"message_id": "m2", "mailbox_id": world.agent.id, "from": "Dana <dana@example.com>", "headers": {}}
+    )
+    g = world.guard()
+    assert g.should_answer(newsletter).rule == "List-Id"
+    assert g.should_answer(person).answer
+
+
+def test_reply_must_leave_from_the_receiving_mailbox(world):
+    inbound = world.from_customer()
+    with pytest.raises(InvalidRequestError, match="belongs to mailbox"):
+        world.guard().reply(world.customer.id, inbound, body_text="x")
+    assert world.outbound(world.customer.id) == []
+
+
+def test_backend_that_drops_custom_headers_still_sends_once(world, caplog):
+    inbound = world.from_customer()
+    g = world.guard()
+    world.trap.strip_headers = True
+    world.trap.arm("after")
+    with caplog.at_level("WARNING", logger="agentmail_tools"):
+        sent = g.reply(
+            world.agent.id, inbound, body_text="Once, even without headers", idempotency_key="k-strip"
+        )
+    assert "echo custom headers" in caplog.text
+    assert IDEMPOTENCY_HEADER not in sent.headers
+    assert [m.id for m in world.outbound()] == [sent.id]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agentmail_tools.guards._state import GuardState
 
@@ -150,3 +152,47 @@ def test_concurrent_connections_share_one_bucket(tmp_path):
     assert results.count(True) == 15
     for s in states:
         s.close()
+
+
+def test_guards_with_different_windows_can_share_a_file(tmp_path):
+    path = tmp_path / "guards.db"
+    long_window, short_window = GuardState(path), GuardState(path)
+    for i in range(2):
+        assert reserve(
+            long_window, now=float(i), mailbox="a", thread="t", key=f"a{i}", max_replies=2, window=3600
+        ).granted
+    # a guard with a 60 s window on another mailbox must not prune mailbox a's history
+    assert reserve(short_window, now=1000.0, mailbox="b", thread="t", key="b0", window=60).granted
+    refused = reserve(long_window, now=1000.0, mailbox="a", thread="t", key="a2", max_replies=2, window=3600)
+    assert refused.rule == "reply_cap"
+
+
+def test_prune_forgets_old_sent_keys_but_never_pending_ones():
+    state = GuardState()
+    state.begin_send("old-sent", "mbx", None, "fp", now=0.0)
+    state.complete_send("old-sent", {"id": "m"}, None, now=10.0)
+    state.begin_send("old-pending", "mbx", None, "fp", now=0.0)
+    state.begin_send("new-sent", "mbx", None, "fp", now=1000.0)
+    state.complete_send("new-sent", {"id": "n"}, None, now=1000.0)
+    assert state.prune(now=1010.0, keep_seconds=100.0) == 1
+    assert state.get_send("old-sent") is None
+    assert state.get_send("old-pending") is not None and state.get_send("new-sent") is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(st.floats(min_value=0, max_value=10, allow_nan=False), min_size=1, max_size=60),
+    burst=st.integers(min_value=1, max_value=5),
+)
+def test_property_bucket_never_grants_more_than_burst_plus_refill(steps, burst):
+    state = GuardState()
+    now, grants = 0.0, []
+    for i, step in enumerate(steps):
+        now += step
+        if reserve(state, now=now, key=f"k{i}", burst=burst).granted:
+            grants.append(now)
+    # in any interval [a, b] the grants are at most burst + rate * (b - a)
+    for i in range(len(grants)):
+        for j in range(i, len(grants)):
+            assert j - i + 1 <= burst + RATE * (grants[j] - grants[i]) + 1e-9
+    state.close()

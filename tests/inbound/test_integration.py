@@ -325,3 +325,64 @@ def test_poller_on_the_sandbox_has_no_duplicates_across_restarts(
         assert restarted.poll_once() == 0
     assert queued_ids(queue) == room.sent
     assert queue.list()[0].event.payload["rfc_message_id"]
+
+
+async def test_async_listener_resumes_after_a_drop_on_the_real_sandbox(
+    room: Mailroom, queue: SQLiteQueue
+) -> None:
+    import asyncio
+
+    from agentmail_tools import AsyncMailClient
+    from agentmail_tools.inbound import AsyncPoller, AsyncSSEListener
+
+    async def until(condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            assert time.monotonic() < deadline, f"{what} not met in time"
+            await asyncio.sleep(0.01)
+
+    with room.sandbox.serve(smtp_port=None) as server:
+        proxy = TCPProxy(server.port)
+        client = AsyncMailClient(server.api_key, proxy.base_url, max_retries=0)
+        listener = AsyncSSEListener(client, queue, mailbox_id=room.mailbox_id, **FAST)
+        stop = asyncio.Event()
+        task = asyncio.create_task(listener.run(stop))
+        try:
+            await until(lambda: listener.stats.opened >= 1, "stream open")
+            await asyncio.to_thread(room.receive, 3)
+            await until(lambda: queue.stats().ready == 3, "first three")
+            proxy.drop_all()
+            await asyncio.to_thread(room.receive, 3)
+            await until(lambda: queue.stats().ready == 6, "all six")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+            proxy.close()
+        # The async poller sees the same six messages and adds nothing.
+        direct = AsyncMailClient(server.api_key, server.base_url, max_retries=0)
+        poller = AsyncPoller(direct, queue, room.mailbox_id)
+        assert await poller.poll_once() == 0
+        assert poller.enqueued_total == 0
+        await direct.close()
+        await client.close()
+    assert queued_ids(queue) == room.sent
+    assert listener.stats.errors >= 1
+
+
+def test_a_delivery_posted_five_times_over_http_is_enqueued_once(queue: SQLiteQueue) -> None:
+    from agentmail_tools import sign_webhook
+
+    served = ServedReceiver(queue).start("whsec_loopback")
+    try:
+        body = b'{"event": "message.received", "timestamp": "2026-11-25T00:00:00Z", "data": {"message_id": "m1", "mailbox_id": "mbx"}}'
+        headers = {
+            "X-Robotomail-Signature": sign_webhook(body, "whsec_loopback"),
+            "X-Robotomail-Delivery-Id": "dlv-1",
+        }
+        with httpx.Client() as http:
+            answers = [http.post(served.url, content=body, headers=headers) for _ in range(5)]
+    finally:
+        served.stop()
+    assert [a.status_code for a in answers] == [200] * 5
+    assert [a.json()["status"] for a in answers] == ["queued"] + ["duplicate"] * 4
+    assert queue.stats().ready == 1

@@ -224,3 +224,46 @@ def test_stop_returns_promptly_while_the_stream_is_silent(queue: SQLiteQueue) ->
     thread.join(timeout=5)
     server.released.set()
     assert not thread.is_alive() and time.monotonic() - started < 2
+
+
+def test_state_writes_are_throttled_during_a_burst_and_final_on_stop(
+    queue: SQLiteQueue, tmp_path: Path, monkeypatch
+) -> None:
+    from agentmail_tools.inbound import _resume
+
+    writes: list[dict] = []
+    real_save = _resume.JsonState.save
+
+    def counting(self, data):  # type: ignore[no-untyped-def]
+        writes.append(dict(data))
+        real_save(self, data)
+
+    monkeypatch.setattr(_resume.JsonState, "save", counting)
+    server = FakeEventServer.with_messages(50, [Step(then="hang")])
+    listener = SSEListener(
+        sync_client(server), queue, state_path=tmp_path / "s.json", state_interval=60, **FAST
+    )
+    run_sync(listener, lambda: queue.stats().ready == 50, server)
+    assert [w["last_event_id"] for w in writes] == ["1", "50"]  # first event, then on stop
+    assert json.loads((tmp_path / "s.json").read_text())["last_event_id"] == "50"
+
+
+def test_a_failing_callback_does_not_drop_the_stream(queue: SQLiteQueue) -> None:
+    def explode(event, fresh):  # type: ignore[no-untyped-def]
+        raise RuntimeError("display broke")
+
+    server = FakeEventServer.with_messages(3, [Step(then="hang")])
+    listener = SSEListener(sync_client(server), queue, on_event=explode, **FAST)
+    run_sync(listener, lambda: queue.stats().ready == 3, server)
+    assert listener.stats.errors == 0 and listener.stats.connections == 1
+
+
+def test_an_unusable_saved_id_is_raised_not_retried_forever(queue: SQLiteQueue, tmp_path: Path) -> None:
+    from agentmail_tools._errors import InvalidRequestError
+
+    state = tmp_path / "s.json"
+    state.write_text(json.dumps({"last_event_id": "bad\nid"}))
+    server = FakeEventServer.with_messages(1, [Step(then="hang")])
+    with pytest.raises(InvalidRequestError):
+        SSEListener(sync_client(server), queue, state_path=state, **FAST).run(threading.Event())
+    server.released.set()

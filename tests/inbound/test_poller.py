@@ -211,4 +211,4 @@ async def test_async_poller_matches_the_sync_one(
     assert await poller.poll_once() == 1
     assert await poller.poll_once() == 0
     assert ids(queue) == ["a", "b", "c"]
-    await client.aclose() if hasattr(client, "aclose") else None
+    await client.close()

@@ -136,6 +136,22 @@ def test_fail_with_retry_in_and_permanent(queue: SQLiteQueue, clock: FakeClock) 
     assert [d.event.message_id for d in queue.dead_letters()] == ["b"]
 
 
+def test_defer_waits_without_spending_attempts(queue_factory, clock: FakeClock) -> None:
+    queue = queue_factory(max_attempts=2)
+    queue.put(make_event("rate-limited"))
+    for _ in range(5):  # more deferrals than max_attempts: never dead-lettered
+        lease = queue.lease("w")
+        assert lease is not None and lease.attempt == 1
+        assert queue.defer(lease, 30, reason="rate limited, retry in 30s")
+        assert queue.lease("w") is None
+        clock.advance(30)
+    item = queue.list()[0]
+    assert item.state == "ready" and item.attempts == 0 and item.last_error == "rate limited, retry in 30s"
+    lease = queue.lease("w")
+    assert lease is not None
+    assert queue.ack(lease) and queue.defer(lease, 1) is False
+
+
 def test_worker_that_keeps_dying_dead_letters_the_event(queue_factory, clock: FakeClock) -> None:
     queue = queue_factory(max_attempts=2)
     queue.put(make_event("kills-workers"))

@@ -315,3 +315,33 @@ async def test_asgi_queue_failure_is_503(queue, monkeypatch) -> None:
     monkeypatch.undo()
     response = await _post(receiver, "/", raw, headers)  # the sender's retry succeeds
     assert response.status_code == 200 and queue.stats().ready == 1
+
+
+async def test_asgi_path_works_with_a_queue_that_only_has_put(queue) -> None:
+    class MinimalQueue:  # what a broker-backed InboundQueue might offer: no put_many
+        def __init__(self) -> None:
+            self.events: list = []
+
+        def put(self, event) -> bool:
+            if any(e.event_id == event.event_id for e in self.events):
+                return False
+            self.events.append(event)
+            return True
+
+    minimal = MinimalQueue()
+    receiver = WebhookReceiver(minimal, secret=SECRET)  # type: ignore[arg-type]
+    raw, headers = signed(envelope("m1"), delivery_id="d1")
+    assert (await _post(receiver, "/", raw, headers)).json()["status"] == "queued"
+    assert (await _post(receiver, "/", raw, headers)).json()["status"] == "duplicate"
+    assert len(minimal.events) == 1
+
+
+def test_the_same_receiver_serves_one_event_loop_after_another(queue) -> None:
+    import asyncio
+
+    receiver = WebhookReceiver(queue, secret=SECRET)
+    for i in range(3):  # e.g. a test suite, or an app restarted in the same process
+        raw, headers = signed(envelope(f"m{i}"), delivery_id=f"d{i}")
+        response = asyncio.run(_post(receiver, "/", raw, headers))
+        assert response.status_code == 200
+    assert queue.stats().ready == 3

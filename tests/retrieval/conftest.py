@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from retrieval import MailIndex, MiniLMEmbeddingFunction, default_embedding_function
@@ -10,7 +11,9 @@ from retrieval import MailIndex, MiniLMEmbeddingFunction, default_embedding_func
 
 @pytest.fixture(scope="session")
 def embedder() -> MiniLMEmbeddingFunction:
-    ef = default_embedding_function()
+    # One BLAS thread: the suite runs next to other xdist workers on 2 cores, where
+    # over-subscribed BLAS threads are several times slower than one.
+    ef = default_embedding_function(threads=1)
     ef(["warm up"])  # load the weights once for the whole session
     return ef
 
@@ -19,5 +22,3 @@ def embedder() -> MiniLMEmbeddingFunction:
 def index(embedder: MiniLMEmbeddingFunction) -> Iterator[MailIndex]:
     with MailIndex(embedding_function=embedder) as ix:
         yield ix
-
-

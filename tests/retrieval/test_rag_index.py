@@ -47,12 +47,16 @@ def test_metadata_and_and_filters(index: MailIndex) -> None:
     index.index_messages(
         [
             make_message("in1", "Where is my parcel?", sender="Dana@Example.com", minutes=0),
-            make_message("out1", "Your parcel ships today.", direction="OUTBOUND", sender="support@x.test", minutes=5),
+            make_message(
+                "out1", "Your parcel ships today.", direction="OUTBOUND", sender="support@x.test", minutes=5
+            ),
             make_message("in2", "Parcel arrived, thanks.", thread_id="th-2", minutes=60),
         ]
     )
     meta = index.collection("messages").get(ids=["msg:mb-a:in1:0"], include=["metadatas"])["metadatas"][0]
-    assert {k: meta[k] for k in ("mailbox_id", "thread_id", "message_id", "direction", "from", "subject")} == {
+    assert {
+        k: meta[k] for k in ("mailbox_id", "thread_id", "message_id", "direction", "from", "subject")
+    } == {
         "mailbox_id": "mb-a",
         "thread_id": "th-1",
         "message_id": "in1",
@@ -113,7 +117,9 @@ def test_bad_message_is_refused_and_nothing_is_lost(index: MailIndex) -> None:
 def test_documents_replace_by_source_and_notes_dedupe(index: MailIndex) -> None:
     index.add_document("# A\n\none\n\n# B\n\ntwo\n\n# C\n\nthree", source="doc.md", mailbox_id="mb-a")
     assert index.count("docs", mailbox_id="mb-a") == 3
-    unchanged = index.add_document("# A\n\none\n\n# B\n\ntwo\n\n# C\n\nthree", source="doc.md", mailbox_id="mb-a")
+    unchanged = index.add_document(
+        "# A\n\none\n\n# B\n\ntwo\n\n# C\n\nthree", source="doc.md", mailbox_id="mb-a"
+    )
     assert unchanged.chunks_written == 0 and unchanged.unchanged == 1
     shrunk = index.add_document("# A\n\none", source="doc.md", mailbox_id="mb-a")
     assert shrunk.chunks_deleted == 2

@@ -20,11 +20,15 @@ from retrieval._retriever import drop_near_duplicates, fit_budget
 def _seed(index: MailIndex) -> None:
     index.index_messages(
         [
-            make_message("m1", "I was charged twice for my March invoice, please refund one.", subject="Double charge"),
+            make_message(
+                "m1", "I was charged twice for my March invoice, please refund one.", subject="Double charge"
+            ),
             make_message("m2", "Our refund went through, thank you.", subject="Refund", thread_id="th-2"),
             make_message("m3", "When does my order ship to Canada?", subject="Shipping", thread_id="th-3"),
             make_message("m4", "How do I reset my password?", subject="Login", thread_id="th-4"),
-            make_message("x1", "Other tenant: refund my double charge", mailbox_id="mb-other", thread_id="t-x"),
+            make_message(
+                "x1", "Other tenant: refund my double charge", mailbox_id="mb-other", thread_id="t-x"
+            ),
         ]
     )
     index.add_document(
@@ -55,7 +59,9 @@ class TestMailRetrieverStandard(RetrieversIntegrationTests):
 
 def test_results_are_scoped_labelled_and_relevant(index: MailIndex) -> None:
     _seed(index)
-    docs = MailRetriever(index=index, mailbox_id="mb-a", k=4).invoke("Can I get my money back for the duplicate charge?")
+    docs = MailRetriever(index=index, mailbox_id="mb-a", k=4).invoke(
+        "Can I get my money back for the duplicate charge?"
+    )
     assert all(isinstance(d, Document) for d in docs)
     ids = [d.metadata["source_id"] for d in docs]
     assert "msg:x1" not in ids
@@ -63,7 +69,9 @@ def test_results_are_scoped_labelled_and_relevant(index: MailIndex) -> None:
     assert all(d.metadata["collection"] in ("messages", "docs", "notes") for d in docs)
     only_msgs = MailRetriever(index=index, mailbox_id="mb-a", k=3, collections=("messages",)).invoke("refund")
     assert {d.metadata["collection"] for d in only_msgs} == {"messages"}
-    in_thread = MailRetriever(index=index, mailbox_id="mb-a", k=3, collections=("messages",), restrict_to_thread=True)
+    in_thread = MailRetriever(
+        index=index, mailbox_id="mb-a", k=3, collections=("messages",), restrict_to_thread=True
+    )
     assert [d.metadata["message_id"] for d in in_thread.invoke("anything", thread_id="th-3")] == ["m3"]
 
 
@@ -75,8 +83,12 @@ def test_unknown_invoke_arguments_are_refused(index: MailIndex) -> None:
 def test_near_duplicates_are_removed(index: MailIndex) -> None:
     same = "Please refund the duplicate charge on invoice 1042."
     index.index_messages([make_message(f"d{i}", same, thread_id=f"t{i}", subject="Refund") for i in range(4)])
-    index.index_message(make_message("other", "Refund status for invoice 1042 is pending.", thread_id="t9", subject="Refund"))
-    docs = MailRetriever(index=index, mailbox_id="mb-a", k=3, collections=("messages",)).invoke("refund invoice 1042")
+    index.index_message(
+        make_message("other", "Refund status for invoice 1042 is pending.", thread_id="t9", subject="Refund")
+    )
+    docs = MailRetriever(index=index, mailbox_id="mb-a", k=3, collections=("messages",)).invoke(
+        "refund invoice 1042"
+    )
     texts = [d.page_content for d in docs]
     assert texts.count(same) == 1
     assert len(docs) == 2
@@ -91,23 +103,43 @@ def test_near_duplicate_by_vector() -> None:
 
 def test_mmr_prefers_diversity(index: MailIndex) -> None:
     index.index_messages(
-        [make_message(f"r{i}", f"Refund request number {i}: please refund my order {i}.", thread_id=f"r{i}") for i in range(5)]
+        [
+            make_message(
+                f"r{i}", f"Refund request number {i}: please refund my order {i}.", thread_id=f"r{i}"
+            )
+            for i in range(5)
+        ]
         + [make_message("s1", "Refund and shipping: can you also ship the replacement?", thread_id="s1")]
     )
-    plain = MailRetriever(index=index, mailbox_id="mb-a", k=3, use_mmr=False, collections=("messages",), duplicate_threshold=1.0)
-    diverse = MailRetriever(index=index, mailbox_id="mb-a", k=3, lambda_mult=0.3, collections=("messages",), duplicate_threshold=1.0)
+    plain = MailRetriever(
+        index=index, mailbox_id="mb-a", k=3, use_mmr=False, collections=("messages",), duplicate_threshold=1.0
+    )
+    diverse = MailRetriever(
+        index=index,
+        mailbox_id="mb-a",
+        k=3,
+        lambda_mult=0.3,
+        collections=("messages",),
+        duplicate_threshold=1.0,
+    )
     assert len(plain.invoke("refund")) == 3
     assert "s1" in {d.metadata["message_id"] for d in diverse.invoke("refund")}
 
 
 def test_query_combines_inbound_summary_and_task(index: MailIndex) -> None:
-    q = build_query("Is it done?\n\nOn Mon, Jan 5, 2026 at 9:00 AM A <a@x.com> wrote:\n> old", "Customer asked for a refund.", "reply")
+    q = build_query(
+        "Is it done?\n\nOn Mon, Jan 5, 2026 at 9:00 AM A <a@x.com> wrote:\n> old",
+        "Customer asked for a refund.",
+        "reply",
+    )
     assert q.splitlines() == ["Is it done?", "reply", "Customer asked for a refund."]
     assert build_query("") == ""
     _seed(index)
     summaries = ThreadSummaries()
     summaries.update("mb-a", "th-1", index.thread_messages("mb-a", "th-1"))
-    retriever = MailRetriever(index=index, mailbox_id="mb-a", k=1, collections=("docs",), summaries=summaries, thread_id="th-1")
+    retriever = MailRetriever(
+        index=index, mailbox_id="mb-a", k=1, collections=("docs",), summaries=summaries, thread_id="th-1"
+    )
     # "Is it done?" alone says nothing; the thread summary steers it to the refund policy.
     assert retriever.invoke("Is it done?")[0].metadata["section"] == "Refunds"
 
@@ -117,7 +149,9 @@ def test_query_combines_inbound_summary_and_task(index: MailIndex) -> None:
 def test_budget_is_never_exceeded(index: MailIndex, budget: int) -> None:
     if index.count("messages") == 0:
         _seed(index)
-    docs = MailRetriever(index=index, mailbox_id="mb-a", k=6, token_budget=budget).invoke("refund shipping password")
+    docs = MailRetriever(index=index, mailbox_id="mb-a", k=6, token_budget=budget).invoke(
+        "refund shipping password"
+    )
     assert sum(count_tokens(d.page_content) for d in docs) <= budget
 
 

@@ -5,6 +5,8 @@ The ``client`` fixture validates every JSON response against the shared OpenAPI 
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -329,3 +331,18 @@ async def test_async_client_in_process(aclient):
             "rm_wrong", "http://localhost/v1", transport=aclient._http._transport
         ) as bad:
             await bad.account.get()
+
+
+def test_sql_built_message_json_matches_python_serializer(client, sandbox):
+    from agentmail_tools.sandbox._wire import MESSAGE_JSON_SQL, message_json
+
+    mb = client.mailboxes.create("same")
+    up = client.attachments.upload(b"x", filename="x.txt")
+    client.messages.send(mb.id, to=["a@example.com"], cc="ü@example.com", subject="Ünïcode \"quoted\"\ttab",
+                         body_text="line1\nline2 \\ \u2028", body_html="<p>x</p>", attachments=[up.id],
+                         headers={"X-Custom-A": "1"})  # fmt: skip
+    sandbox.inject({"from": "b@example.com", "to": mb.full_address, "subject": "in", "bodyText": "b"})
+    rows = sandbox.store.all(f"SELECT *, {MESSAGE_JSON_SQL} AS j FROM messages")
+    assert len(rows) == 2
+    for row in rows:
+        assert json.loads(row["j"]) == message_json(row)

@@ -14,11 +14,7 @@ import pytest
 
 from .conftest import World
 
-pytestmark = [
-    pytest.mark.crewai,
-    # CrewAI's lazy crewai.rag module refuses setattr of its own submodule and warns.
-    pytest.mark.filterwarnings("ignore::ImportWarning"),
-]
+pytestmark = pytest.mark.crewai
 
 
 def test_importing_the_tools_does_not_import_crewai() -> None:

@@ -27,4 +27,6 @@ def test_langchain_agent_example_reads_the_thread_and_replies(capsys: object) ->
     assert reply.artifact.thread_id == read.artifact.id
     assert reply.artifact.in_reply_to == read.artifact.messages[-1].message_id
     assert [o["to"] for o in result["outbox"]] == [["ann@example.com"]]
-    assert isinstance(result["messages"][-1], AIMessage) and result["messages"][-1].content.startswith("Done.")
+    assert isinstance(result["messages"][-1], AIMessage) and result["messages"][-1].content.startswith(
+        "Done."
+    )

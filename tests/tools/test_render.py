@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -103,7 +104,7 @@ def test_huge_newest_message_is_cut_with_a_note() -> None:
     assert "get_message(message_id='msg-2')" in text
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     budget=st.integers(min_value=300, max_value=4000),
     newest=st.text(
@@ -111,10 +112,15 @@ def test_huge_newest_message_is_cut_with_a_note() -> None:
         min_size=1,
         max_size=400,
     ),
+    sizes=st.randoms(use_true_random=False),
 )
-def test_thousand_message_thread_fits_budget_newest_intact(budget: int, newest: str) -> None:
+def test_thousand_message_thread_fits_budget_newest_intact(budget: int, newest: str, sizes: Any) -> None:
     newest = newest.strip() or "ok"
-    bodies = [filler(i) for i in range(1, 1000)] + [newest]
+    # Earlier messages of very different sizes: empty, one line, long with quoted history.
+    bodies = [
+        ("word " * sizes.randint(1, 600)) + ("\n\nOn Mon, Ann <a@x.com> wrote:\n> old" if i % 3 == 0 else "")
+        for i in range(1, 1000)
+    ] + [newest]
     thread = make_thread(bodies)
     text = render_thread(thread, budget)
     assert count_tokens(text) <= budget
@@ -122,6 +128,7 @@ def test_thousand_message_thread_fits_budget_newest_intact(budget: int, newest: 
     if count_tokens(expected) < budget // 2:
         assert expected in text
     assert "message_id=msg-1000" in text
+    assert "> old" not in text
 
 
 def test_injection_cannot_close_the_untrusted_block() -> None:
@@ -161,3 +168,27 @@ def test_attachments_are_listed_with_ids() -> None:
     att = Attachment(id="att-1", filename="invoice.pdf", content_type="application/pdf", size_bytes=2048)
     text = render_message(make_message(1, "see attached", attachments=[att], has_attachments=True))
     assert "attachment_id=att-1 invoice.pdf (application/pdf, 2 KB)" in text
+
+
+def test_lists_keep_whole_items_within_budget() -> None:
+    from agentmail_tools import Thread
+    from agentmail_tools.tools._render import render_search_results, render_threads
+
+    threads = [
+        Thread(id=f"thr-{i}", subject=f"Subject {i} " * 30, message_count=i, participants=["a@example.com"])
+        for i in range(50)
+    ]
+    text = render_threads(threads, budget_tokens=400)
+    assert count_tokens(text) <= 400
+    body = text.replace(UNTRUSTED_NOTE, "")
+    assert body.count("<untrusted_email>") == body.count("</untrusted_email>")  # no block left open
+    shown = text.count("- thread_id=")
+    assert 0 < shown < 50 and f"[{50 - shown} more not shown; ask for fewer with limit]" in text
+    hits = [
+        {"message_id": f"m{i}", "thread_id": "t", "snippet": "word " * 500, "from": "a@example.com"}
+        for i in range(10)
+    ]
+    text = render_search_results(hits, query="word", source="test", budget_tokens=300)
+    assert count_tokens(text) <= 300 and "more not shown" in text
+    body = text.replace(UNTRUSTED_NOTE, "")
+    assert body.count("<untrusted_email>") == body.count("</untrusted_email>")

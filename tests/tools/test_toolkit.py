@@ -462,3 +462,53 @@ async def test_sync_and_async_default_guards_share_state(world: World) -> None:
     second = await tool.ainvoke({"message_id": world.inbound.id, "body": "Once only."})
     assert first == second
     assert len(world.sandbox.outbox()) == 1
+
+
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        (["a@example.com\r\nBcc: x@evil.test"], "header_injection"),
+        (["not-an-address"], "invalid"),
+    ],
+)
+def test_bad_recipients_are_refused_before_sending(world: World, to: list[str], code: str) -> None:
+    send = strict(world, "send_email", allow_new_conversations=True)
+    with pytest.raises(ToolException) as info:
+        send.invoke({"to": to, "subject": "Hi", "body": "x"})
+    assert info.value.code == code  # type: ignore[attr-defined]
+    assert world.sandbox.outbox() == []
+
+
+def test_pluggable_search_filters_are_trusted_where_hits_lack_fields(world: World) -> None:
+    search = _StaticSearch(world)  # its matches carry no sender and no date
+    tool = tool_by_name(world.toolkit(search=search), "search_messages")
+    result = call(tool, query="parcel", sender="ann@example.com", since="2026-01-01")
+    assert [h["message_id"] for h in result.artifact] == [world.inbound.id]
+    assert search.calls[-1]["sender"] == "ann@example.com"
+    assert search.calls[-1]["since"] == datetime(2026, 1, 1, tzinfo=UTC)
+    # A field the hit does carry is still checked.
+    assert call(tool, query="parcel", thread_id="another-thread").artifact == []
+
+
+async def test_sync_only_toolkit_still_serves_ainvoke(world: World) -> None:
+    # Without an AsyncMailClient the async path runs the sync client in a worker thread.
+    toolkit = world.toolkit()
+    read = await acall(tool_by_name(toolkit, "read_thread"), thread_id=world.inbound.thread_id)
+    assert "It was due Monday" in read.content
+    reply = await acall(
+        tool_by_name(toolkit, "reply_to_message"), message_id=world.inbound.id, body="Threaded"
+    )
+    assert reply.artifact.in_reply_to == world.inbound.message_id
+
+
+async def test_async_get_attachment(world: World) -> None:
+    message = world.inject_raw(
+        raw_with_attachments(
+            world.mailbox.full_address, [("invoice.pdf", "application/pdf", make_pdf([["Amount due 12 EUR"]]))]
+        )
+    )
+    toolkit = MailToolkit(world.sandbox.async_client(), mailbox_id=world.mailbox.id)
+    result = await acall(
+        tool_by_name(toolkit, "get_attachment"), message_id=message.id, attachment_id=message.attachments[0].id
+    )
+    assert "Amount due 12 EUR" in result.content

@@ -551,6 +551,109 @@ def build() -> dict[str, tuple[bytes, dict[str, object]]]:
             "attachments": 1,
         },
     )
+    cases["28_bounce_dsn.eml"] = (
+        msg(
+            [
+                "From: Mail Delivery System <MAILER-DAEMON@example.org>",
+                f"To: {RCPT}",
+                "Subject: Undelivered Mail Returned to Sender",
+                "Date: Tue, 24 Nov 2026 15:00:00 +0000",
+                "Message-ID: <dsn-1@example.org>",
+                "Auto-Submitted: auto-replied",
+                "MIME-Version: 1.0",
+                'Content-Type: multipart/report; report-type=delivery-status; boundary="D"',
+            ],
+            b"--D\r\nContent-Type: text/plain\r\n\r\nThis is the mail system. Your message could not be delivered.\r\n"
+            b"--D\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+            b"Final-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+            b"--D\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: inbox@sandbox.robotomail.test\r\nSubject: hello\r\n"
+            b"--D--\r\n",
+        ),
+        {
+            "subject": "Undelivered Mail Returned to Sender",
+            "from": "MAILER-DAEMON@example.org",
+            "body_contains": ["Your message could not be delivered."],
+            "body_excludes": ["Final-Recipient"],
+            "attachments": 2,
+            "filenames": ["delivery-status.txt", "rfc822-headers.txt"],
+            "headers": {"Auto-Submitted": "auto-replied"},
+        },
+    )
+
+    cases["29_format_flowed.eml"] = (
+        msg(
+            [
+                *base("Flowed text", mid="c29"),
+                "MIME-Version: 1.0",
+                "Content-Type: text/plain; charset=utf-8; format=flowed; delsp=no",
+            ],
+            b"This paragraph was wrapped by the sender's \nclient and must be joined \nagain.\n"
+            b"> A quoted line that \n> also flows.\n\n-- \nSignature\n",
+        ),
+        {
+            "subject": "Flowed text",
+            "body_contains": [
+                "This paragraph was wrapped by the sender's client and must be joined again.",
+                "> A quoted line that also flows.",
+                "-- \nSignature",
+            ],
+        },
+    )
+    html_1251 = (
+        '<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1251"></head>'
+        "<body><p>Здравствуйте! Ваш заказ отправлен.</p></body></html>\n"
+    )
+    cases["30_html_meta_charset.eml"] = (
+        msg(
+            [
+                *base("Meta charset only", mid="c30"),
+                "MIME-Version: 1.0",
+                "Content-Type: text/html",
+                "Content-Transfer-Encoding: 8bit",
+            ],
+            html_1251.encode("cp1251"),
+        ),
+        {
+            "subject": "Meta charset only",
+            "html": True,
+            "body_contains": ["Здравствуйте! Ваш заказ отправлен."],
+        },
+    )
+
+    cases["31_latin1_label_cp1252_bytes.eml"] = (
+        msg(
+            [
+                *base("Smart quotes labelled latin-1", mid="c31"),
+                "MIME-Version: 1.0",
+                "Content-Type: text/plain; charset=iso-8859-1",
+                "Content-Transfer-Encoding: 8bit",
+            ],
+            "“Quoted” — and a euro sign: 20 €\n".encode("cp1252"),
+        ),
+        {"subject": "Smart quotes labelled latin-1", "body_contains": ["“Quoted” — and a euro sign: 20 €"]},
+    )
+
+    cases["32_outlook_korean_and_gbk.eml"] = (
+        msg(
+            [
+                *base(
+                    "=?ks_c_5601-1987?B?" + base64.b64encode("안녕하세요".encode("cp949")).decode() + "?=",
+                    mid="c32",
+                ),
+                "MIME-Version: 1.0",
+                'Content-Type: multipart/mixed; boundary="K"',
+            ],
+            b"--K\r\nContent-Type: text/plain; charset=ks_c_5601-1987\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            + "회의는 내일입니다.\n".encode("cp949")
+            + b"--K\r\nContent-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+            + "朱镕基 (GBK-only character labelled gb2312)\n".encode("gbk")
+            + b"--K--\r\n",
+        ),
+        {
+            "subject": "안녕하세요",
+            "body_contains": ["회의는 내일입니다.", "朱镕基 (GBK-only character labelled gb2312)"],
+        },
+    )
     return cases
 
 
