@@ -50,6 +50,11 @@ logger = logging.getLogger("agentmail_tools")
 MAX_ATTACHMENTS = 20
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 
+# html2text converts ~0.3-1 MB/s; past this size the linear tag stripper is used instead,
+# so one huge HTML-only message cannot hold the SMTP session for minutes.
+_HTML2TEXT_MAX_CHARS = 512 * 1024
+# Past this many, defects are summarised (a message of 100,000 broken parts stays small).
+_MAX_DEFECTS = 200
 # Nesting deeper than this is an attack or a bug, never real mail.
 _MAX_DEPTH = 32
 # RFC 5322 caps a line at 998 octets; a header value past this is refused on the way out.
@@ -79,6 +84,7 @@ _IN_POLICY = policy.default
 _REPORT_TYPES = frozenset(
     {"message/delivery-status", "message/global-delivery-status", "message/disposition-notification"}
 )
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WSP_RE = re.compile(r"\s+")
 # Reply/forward prefixes in the languages mail clients actually emit, each optionally with a
@@ -153,24 +159,35 @@ def html_to_text(html_source: str) -> str:
     """Render HTML as readable plain text (Markdown-flavoured, no line wrapping).
 
     Scripts, styles and images are dropped; links keep their target. Never raises: if
-    html2text fails on pathological markup, tags are stripped instead.
+    html2text fails on pathological markup, or the document is too big for it to convert
+    quickly, tags are stripped instead.
     """
     if not html_source or not html_source.strip():
         return ""
-    try:
-        import html2text
+    text = None
+    if len(html_source) <= _HTML2TEXT_MAX_CHARS:
+        try:
+            import html2text
 
-        converter = html2text.HTML2Text()
-        converter.body_width = 0
-        converter.ignore_images = True
-        converter.unicode_snob = True
-        text = converter.handle(html_source)
-    except Exception as err:  # html2text is not hardened against every malformed document
-        logger.debug("html2text failed (%s); stripping tags instead", err)
-        stripped = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", html_source)
-        text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", stripped))
+            converter = html2text.HTML2Text()
+            converter.body_width = 0
+            converter.ignore_images = True
+            converter.unicode_snob = True
+            text = converter.handle(html_source)
+        except Exception as err:  # html2text is not hardened against every malformed document
+            logger.debug("html2text failed (%s); stripping tags instead", err)
+    if text is None:
+        text = _strip_tags(html_source)
     lines = [line.rstrip() for line in text.splitlines()]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _strip_tags(html_source: str) -> str:
+    """Linear-time fallback: drop scripts/styles/comments, break lines at block ends, unescape."""
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>|<!--.*?-->", " ", html_source)
+    text = re.sub(r"(?i)<br\s*/?>|</(?:p|div|tr|li|h[1-6]|table|blockquote)\s*>", "\n", text)
+    text = html.unescape(re.sub(r"<[^>]*>", " ", text))
+    return re.sub(r"[ \t\xa0]+", " ", text)
 
 
 def normalize_subject(subject: str) -> str:
@@ -659,25 +676,57 @@ def parse_message(
     message_id = _single_message_id(_first_raw(items, "Message-ID"), defects, "Message-ID")
     if message_id is None:
         defects.append("Message-ID: missing")
-    return ParsedMessage(
-        message_id=message_id,
-        in_reply_to=_single_message_id(_first_raw(items, "In-Reply-To"), defects, "In-Reply-To"),
-        references=_message_ids(_first_raw(items, "References")),
-        from_address=from_address,
-        from_name=from_name,
-        to=[a for a, _ in _parse_addresses(_first_raw(items, "To"), defects, "To")],
-        cc=[a for a, _ in _parse_addresses(_first_raw(items, "Cc"), defects, "Cc")],
-        reply_to=[a for a, _ in _parse_addresses(_first_raw(items, "Reply-To"), defects, "Reply-To")],
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        date=_parse_date(_first_raw(items, "Date"), defects),
-        headers=headers,
-        attachments=state.attachments,
-        attachments_dropped=reason is not None,
-        attachments_dropped_reason=reason,
-        defects=list(dict.fromkeys(defects)),
+    for attachment in state.attachments:
+        attachment.filename = _valid_text(attachment.filename)
+        attachment.content_id = _valid_text(attachment.content_id) if attachment.content_id else None
+    return _sanitised(
+        ParsedMessage(
+            message_id=message_id,
+            in_reply_to=_single_message_id(_first_raw(items, "In-Reply-To"), defects, "In-Reply-To"),
+            references=_message_ids(_first_raw(items, "References")),
+            from_address=from_address,
+            from_name=from_name,
+            to=[a for a, _ in _parse_addresses(_first_raw(items, "To"), defects, "To")],
+            cc=[a for a, _ in _parse_addresses(_first_raw(items, "Cc"), defects, "Cc")],
+            reply_to=[a for a, _ in _parse_addresses(_first_raw(items, "Reply-To"), defects, "Reply-To")],
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            date=_parse_date(_first_raw(items, "Date"), defects),
+            headers=headers,
+            attachments=state.attachments,
+            attachments_dropped=reason is not None,
+            attachments_dropped_reason=reason,
+            defects=_summarise(defects),
+        )
     )
+
+
+def _valid_text(value: str) -> str:
+    # Lone surrogates (undecodable bytes the stdlib carries through) are not text: they
+    # cannot be stored as UTF-8 or sent as JSON.
+    return _SURROGATE_RE.sub("\ufffd", value)
+
+
+def _sanitised(parsed: ParsedMessage) -> ParsedMessage:
+    for name in ("message_id", "in_reply_to", "from_name", "body_html"):
+        value = getattr(parsed, name)
+        if value is not None:
+            setattr(parsed, name, _valid_text(value))
+    parsed.subject = _valid_text(parsed.subject)
+    parsed.body_text = _valid_text(parsed.body_text)
+    parsed.from_address = _valid_text(parsed.from_address)
+    for name in ("references", "to", "cc", "reply_to"):
+        setattr(parsed, name, [_valid_text(v) for v in getattr(parsed, name)])
+    parsed.headers = {_valid_text(k): _valid_text(v) for k, v in parsed.headers.items()}
+    return parsed
+
+
+def _summarise(defects: list[str]) -> list[str]:
+    unique = list(dict.fromkeys(defects))
+    if len(unique) <= _MAX_DEFECTS:
+        return unique
+    return [*unique[:_MAX_DEFECTS], f"... and {len(unique) - _MAX_DEFECTS} more defects"]
 
 
 # --------------------------------------------------------------------------- building

@@ -92,8 +92,6 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "CREWAI_DISABLE_TELEMETRY",
-    "CREWAI_TRACING_ENABLED",
     "ConfigError",
     "CrewFailed",
     "EmailAgent",
@@ -105,7 +103,6 @@ __all__ = [
     "InboxRun",
     "MailboxConfig",
     "MeteredLLM",
-    "OTEL_SDK_DISABLED",
     "OfflineLLM",
     "Persona",
     "PolicyCrew",

@@ -135,6 +135,7 @@ class MailIndex:
             one Chroma server).
         chunk_tokens: Token size of message and document chunks.
         chunk_overlap: Tokens of overlap between consecutive chunks.
+        client: Another name for ``chroma_client``.
     """
 
     def __init__(
@@ -146,9 +147,20 @@ class MailIndex:
         collection_prefix: str = "agentmail_",
         chunk_tokens: int = 200,
         chunk_overlap: int = 40,
+        client: Any | None = None,
     ) -> None:
         import chromadb
 
+        if client is not None:
+            # ``client=`` is accepted as another name for ``chroma_client=`` (INTERFACES.md);
+            # a MailClient passed by mistake gets a clear error instead of an AttributeError.
+            if not callable(getattr(client, "get_or_create_collection", None)):
+                msg = f"client= must be a Chroma client (got {type(client).__name__}); pass chroma_client= or path="
+                raise TypeError(msg)
+            if chroma_client is not None:
+                msg = "pass either client= or chroma_client=, not both"
+                raise ValueError(msg)
+            chroma_client = client
         if path is not None and chroma_client is not None:
             msg = "pass either path= or chroma_client=, not both"
             raise ValueError(msg)
@@ -648,7 +660,8 @@ def _join_overlapping(parts: list[str]) -> str:
     text = parts[0]
     for part in parts[1:]:
         best = 0
-        for size in range(min(len(text), len(part)), 0, -1):
+        # Overlaps are at most chunk_overlap tokens; 4000 characters is far beyond that.
+        for size in range(min(len(text), len(part), 4000), 0, -1):
             if text.endswith(part[:size]):
                 best = size
                 break

@@ -10,9 +10,10 @@ Life of an item::
 
     put ──► queued ──lease──► leased ──ack──► done
               ▲                 │ │
-              │   fail (backoff)│ └─ lease expires (worker died) ─► leasable again
-              └─────────────────┘
-                                └─ attempts >= max_attempts ─► dead ──requeue_dead──► queued
+              │   fail (backoff)│ ├─ defer (attempt refunded): rate limited, try later
+              ├─────────────────┘ └─ lease expires (worker died) ─► leasable again
+              │
+              └── requeue_dead ◄── dead ◄── fail with attempts >= max_attempts (or permanent)
 
 Attempts are counted when an item is leased, so a worker that crashes on a poison event
 every time still moves it to the dead letters after ``max_attempts`` leases.

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -50,6 +51,75 @@ def _header(headers: Mapping[str, str] | Iterable[tuple[Any, Any]], name_lower: 
     return None
 
 
+def _write_batch(queue: InboundQueue, events: list[InboundEvent]) -> list[bool]:
+    put_many = getattr(queue, "put_many", None)
+    if callable(put_many):
+        return list(put_many(events))
+    return [queue.put(event) for event in events]
+
+
+class _Slot:
+    __slots__ = ("done", "error", "event", "fresh")
+
+    def __init__(self, event: InboundEvent) -> None:
+        self.event = event
+        self.done = False
+        self.fresh = False
+        self.error: BaseException | None = None
+
+
+class _ThreadGroupCommit:
+    """Group commit for threaded servers calling :meth:`WebhookReceiver.handle` concurrently.
+
+    No background thread: the first caller to find no commit in flight leads, writing
+    every pending event in one transaction, until its own event is written; then it hands
+    leadership to a waiting caller whose event is not written yet. One caller alone pays
+    exactly one transaction, as a plain ``put`` would.
+    """
+
+    def __init__(self, queue: InboundQueue, *, max_batch: int = 256) -> None:
+        self._queue = queue
+        self._max_batch = max_batch
+        self._cond = threading.Condition()
+        self._pending: list[_Slot] = []
+        self._leading = False
+
+    def put(self, event: InboundEvent) -> bool:
+        slot = _Slot(event)
+        with self._cond:
+            self._pending.append(slot)
+            while self._leading and not slot.done:
+                self._cond.wait()
+            if not slot.done:
+                self._leading = True
+        while not slot.done:
+            with self._cond:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+            try:
+                results = _write_batch(self._queue, [s.event for s in batch])
+            except BaseException as err:
+                with self._cond:
+                    for item in batch:
+                        item.error, item.done = err, True
+                    self._handover(slot)
+                continue
+            with self._cond:
+                for item, fresh in zip(batch, results, strict=True):
+                    item.fresh, item.done = fresh, True
+                self._handover(slot)
+        if slot.error is not None:
+            raise slot.error
+        return slot.fresh
+
+    def _handover(self, own: _Slot) -> None:
+        # Called with the condition held, after each batch: waiters whose event is written
+        # return; once the leader's own event is written it steps down for the next one.
+        if own.done:
+            self._leading = False
+        self._cond.notify_all()
+
+
 class _GroupCommit:
     """Writes the events of concurrent requests in shared transactions, off the event loop.
 
@@ -82,10 +152,7 @@ class _GroupCommit:
         return await future
 
     def _write(self, events: list[InboundEvent]) -> list[bool]:
-        put_many = getattr(self._queue, "put_many", None)
-        if callable(put_many):
-            return list(put_many(events))
-        return [self._queue.put(event) for event in events]
+        return _write_batch(self._queue, events)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -152,6 +219,7 @@ class WebhookReceiver:
         self.max_body_bytes = max_body_bytes
         self._app: Any = None
         self._committer = _GroupCommit(queue)
+        self._thread_committer = _ThreadGroupCommit(queue)
 
     # -- framework-agnostic core --------------------------------------------------------
 
@@ -179,7 +247,7 @@ class WebhookReceiver:
         if not isinstance(checked, InboundEvent):
             return checked
         try:
-            fresh = self.queue.put(checked)
+            fresh = self._thread_committer.put(checked)
         except Exception:
             return self._unavailable(checked)
         return self._answer(checked, fresh)

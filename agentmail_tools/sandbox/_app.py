@@ -59,7 +59,10 @@ def build_app(service: SandboxService) -> Starlette:
             if isinstance(result, Response):
                 return result
             response = JSONResponse(result, status_code=status)
-            response.headers["X-Robotomail-Inbound-Quota"] = service.inbound_quota()
+            quota, warning = service.inbound_quota()
+            response.headers["X-Robotomail-Inbound-Quota"] = quota
+            if warning:
+                response.headers["X-Robotomail-Inbound-Warning"] = warning
             return response
 
         return endpoint
@@ -235,6 +238,7 @@ def build_app(service: SandboxService) -> Starlette:
             service.log, after=after, mailbox_ids=mailbox_ids, events=types,
             heartbeat=limits.sse_heartbeat_seconds, reconnect_after=limits.sse_reconnect_seconds,
             stopping=r.scope.get("sandbox.stopping"),
+            poll=1.0 if service.store.path is not None else None,
         )  # fmt: skip
         return StreamingResponse(
             frames,

@@ -149,8 +149,13 @@ async def sse_frames(
     reconnect_after: float,
     on_close: Callable[[], None] | None = None,
     stopping: threading.Event | None = None,
+    poll: float | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield SSE frames: replay after ``after``, then live events, heartbeats, a reconnect."""
+    """Yield SSE frames: replay after ``after``, then live events, heartbeats, a reconnect.
+
+    ``poll`` re-reads the log at least that often, for events appended by another process
+    sharing the data directory (this process's hub only hears its own writes).
+    """
     wake = log.hub.subscribe()
     started = last_sent = time.monotonic()
     try:
@@ -176,7 +181,9 @@ async def sse_frames(
                 last_sent = now
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), min(until_heartbeat, until_reconnect))
+                await asyncio.wait_for(
+                    wake.wait(), min(until_heartbeat, until_reconnect, poll or until_reconnect)
+                )
     finally:
         log.hub.unsubscribe(wake)
         if on_close is not None:
@@ -206,7 +213,8 @@ class WebhookDispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._idle = threading.Event()
+        # Another process on the same data directory may add deliveries; look now and then.
+        self._poll = 2.0 if store.path is not None else 3600.0
 
     def start(self) -> None:
         if self._thread is None:
@@ -250,14 +258,22 @@ class WebhookDispatcher:
         for row in due:
             if self._stop.is_set():
                 return 0.0
-            self._attempt(http, row)
+            # Claim the attempt (a lease past the timeout) so that a second process serving
+            # the same data directory cannot deliver it at the same moment.
+            lease = time.time() + self.limits.webhook_timeout_seconds * 2 + 5
+            claimed = self.store.run(
+                "UPDATE deliveries SET next_retry_ts = ? WHERE id = ? AND status = 'PENDING' AND next_retry_ts <= ?",
+                (lease, row["id"], now),
+            )
+            if claimed.rowcount == 1:
+                self._attempt(http, row)
         nxt = self.store.one(
             "SELECT MIN(d.next_retry_ts) AS t FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
             " WHERE d.status = 'PENDING' AND w.status = 'ACTIVE'"
         )
         if nxt is None or nxt["t"] is None:
-            return 3600.0
-        return max(0.0, float(nxt["t"]) - time.time())
+            return self._poll
+        return min(self._poll, max(0.0, float(nxt["t"]) - time.time()))
 
     def _attempt(self, http: httpx.Client, row: Any) -> None:
         body = str(row["body"]).encode("utf-8")

@@ -59,7 +59,7 @@ class MailOps:
         smarthost: tuple[str, int] | None
         storage_used: int
         public_base_url: str
-        _quota_cache: tuple[str, str] | None
+        _quota_cache: tuple[str, str, str | None] | None
 
         def _mailbox(self, principal: Principal, mailbox_id: str) -> sqlite3.Row: ...
         def _check_storage(self, extra: int) -> None: ...

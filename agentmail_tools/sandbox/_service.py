@@ -81,7 +81,7 @@ class SandboxService(MailOps):
         self.smarthost = _parse_smarthost(smarthost)
         self.default_domain = default_domain
         self.public_base_url = IN_PROCESS_BASE_URL
-        self._quota_cache: tuple[str, str] | None = None
+        self._quota_cache: tuple[str, str, str | None] | None = None
         self.principals: dict[str, Principal] = {}  # bearer token → principal; cleared on key changes
         self._relay_pool: ThreadPoolExecutor | None = None
         with store.tx():
@@ -154,21 +154,33 @@ class SandboxService(MailOps):
             monthly_limit=self.limits.monthly_send_limit,
         )
 
-    def inbound_quota(self) -> str:
-        """The ``X-Robotomail-Inbound-Quota`` value, cached until inbound mail changes."""
+    def inbound_quota(self) -> tuple[str, str | None]:
+        """``X-Robotomail-Inbound-Quota`` and ``-Warning`` values, cached until inbound mail changes."""
         month = now_iso()[:7]
         cached = self._quota_cache
         if cached is not None and cached[0] == month:
-            return cached[1]
+            return cached[1], cached[2]
         row = self.store.one(
             "SELECT COUNT(*) AS n FROM messages WHERE direction = 'INBOUND' AND substr(created_at, 1, 7) = ?",
             (month,),
         )
         count = int(row["n"]) if row else 0
         limit = self.limits.monthly_inbound_limit
+        warning = None
+        if limit:
+            share = count / limit
+            warning = (
+                "reached"
+                if share >= 1
+                else "near"
+                if share >= 0.9
+                else "approaching"
+                if share >= 0.75
+                else None
+            )
         value = f"{count}/{limit or 'unlimited'}"
-        self._quota_cache = (month, value)
-        return value
+        self._quota_cache = (month, value, warning)
+        return value, warning
 
     # -- account and keys ----------------------------------------------------------------
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["DemoResult", "HELP_CENTRE", "run_demo"]
 
 HELP_CENTRE = Path(__file__).resolve().parent / "data" / "helpcentre"
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "support.yaml"
 OUTCOME_STYLE = {
     "replied": "green",
     "held": "yellow",
@@ -194,7 +195,7 @@ def run_demo(data_dir: Path, *, console: Console | None = None, fresh: bool = Tr
 
 
 class _Agent:
-    """The agent side of the demo: index, queue, listener, worker (wired to ``crews``)."""
+    """The agent side of the demo: the crews agent, the queue, the SSE listener and the worker."""
 
     def __init__(self, data_dir: Path, console: Console) -> None:
         self.data_dir = data_dir
@@ -202,24 +203,87 @@ class _Agent:
         self.llm_calls = 0
         self._stop = threading.Event()
         self._listener_thread: threading.Thread | None = None
+        self._listener_client: MailClient | None = None
+        self._agent: Any = None
+        self._queue: Any = None
 
     @classmethod
     def create(cls, data_dir: Path, console: Console) -> _Agent:
-        return cls(data_dir, console)
+        from crews import default_llm, is_offline
+
+        agent = cls(data_dir, console)
+        agent.llm = default_llm()
+        if is_offline(agent.llm):
+            console.print(
+                Panel(
+                    "No OPENAI_API_KEY in the environment: the crews run on the [bold]offline "
+                    "deterministic model[/] (rule-based triage, extractive cited replies) through "
+                    "CrewAI's real execution path. Set OPENAI_API_KEY (and optionally "
+                    "OPENAI_MODEL_NAME, OPENAI_BASE_URL) to use a real model.",
+                    title="offline model",
+                    border_style="yellow",
+                )
+            )
+        else:
+            console.print(f"model: [bold]{getattr(agent.llm, 'model', agent.llm)}[/] (from OPENAI_*)")
+        return agent
 
     def index_docs(self, client: MailClient, mailbox_id: str, folder: Path) -> None:
-        raise NotImplementedError
+        from agentmail_tools.inbound import SQLiteQueue
+        from crews import EmailAgent, load_config
+
+        config = load_config(CONFIG)
+        self._agent = EmailAgent(client, mailbox_id, config=config, llm=self.llm, state_dir=self.data_dir)
+        chunks = self._agent.index_docs(folder)
+        docs = sorted(p.name for p in folder.glob("*.md"))
+        self.console.print(f"indexed {len(docs)} documents ({chunks} chunks): {', '.join(docs)}")
+        self._queue = SQLiteQueue(self.data_dir / "queue.db")
 
     def start_listening(self, client: MailClient, mailbox_id: str) -> None:
-        raise NotImplementedError
+        """Follow the server's event stream (SSE) into the durable queue, in a thread."""
+        from agentmail_tools.inbound import SSEListener
+
+        listener = SSEListener(client, self._queue, mailbox_id=mailbox_id, events=["message.received"])
+        self._listener_thread = threading.Thread(
+            target=listener.run, args=(self._stop,), name="demo-sse", daemon=True
+        )
+        self._listener_thread.start()
+        self._poll_client = client
+        self._mailbox_id = mailbox_id
+        self.console.print("listening to the event stream (SSE) → durable queue")
 
     def wait_for_events(self, count: int) -> None:
-        raise NotImplementedError
+        """Wait for the events, with a poll as the backstop (the queue de-duplicates by message)."""
+        from agentmail_tools.inbound import Poller
+
+        def queued() -> int:
+            stats = self._queue.stats()
+            return int(stats.total)
+
+        try:
+            _wait_for(lambda: queued() >= count, f"{count} events in the queue", timeout=10)
+        except TimeoutError:
+            added = Poller(self._poll_client, self._queue, self._mailbox_id).poll_once()
+            self.console.print(
+                f"[dim]poller backstop queued {added} event(s) the stream had not delivered[/]"
+            )
+        self.console.print(f"{queued()} events in the queue")
 
     def process(
         self, client: MailClient, mailbox_id: str, emails: tuple[DemoEmail, ...] | list[DemoEmail]
     ) -> list[tuple[DemoEmail, dict[str, Any]]]:
-        raise NotImplementedError
+        from crews import Worker
+
+        results: list[Any] = []
+        stats = Worker(self._queue, self._agent, on_result=results.append).drain(timeout=120)
+        self.llm_calls += stats.llm_calls
+        rows: list[tuple[DemoEmail, dict[str, Any]]] = []
+        for email in emails:
+            match = next(
+                (r for r in results if r.sender == email.from_address and r.subject == email.subject), None
+            )
+            rows.append((email, _describe(match)))
+        return rows
 
     def stop_listening(self) -> None:
         self._stop.set()
@@ -227,4 +291,49 @@ class _Agent:
             self._listener_thread.join(timeout=10)
 
     def print_review_queue(self) -> None:
-        raise NotImplementedError
+        items = self._agent.reviews.list()
+        if not items:
+            return
+        self.console.rule("[bold]7 · held for a person")
+        for item in items:
+            self.console.print(
+                Panel(
+                    item.body_text.strip() or "[dim](no draft: handed over as it is)[/]",
+                    title=f"draft {item.id} · {item.subject}",
+                    subtitle=f"to {item.sender} · {'; '.join(item.reasons)}"
+                    + (f" · escalate to {item.escalation}" if item.escalation else ""),
+                    border_style="yellow",
+                    title_align="left",
+                )
+            )
+        self.console.print(
+            f"[dim]approve one with: agentmail-tools --data {self.data_dir} review approve ID[/]"
+        )
+
+
+def _describe(result: Any) -> dict[str, Any]:
+    if result is None:
+        return {"outcome": "—", "reason": "no event processed for this email"}
+    triage = result.triage
+    policy = result.policy
+    return {
+        "outcome": result.outcome,
+        "reason": result.reason
+        + (
+            f"\n[dim]cites {', '.join(result.draft.citations)}[/]"
+            if result.draft and result.draft.citations
+            else ""
+        )
+        + f"\n[dim]{result.stats.llm_calls} LLM call(s)[/]",
+        "triage": (
+            f"{triage.category} · {triage.urgency}\n{triage.intent}"
+            if triage is not None
+            else "(rules: no reply)"
+        ),
+        "policy": (
+            f"{', '.join(policy.allowed_actions)} ({policy.decided_by})"
+            + (f"\nescalate: {policy.escalation}" if policy.escalation else "")
+            if policy is not None
+            else "—"
+        ),
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -219,11 +220,76 @@ def test_headers_may_be_any_case_or_raw_pairs(receiver) -> None:
 
 
 def test_queue_failure_is_503_so_the_sender_retries(receiver, monkeypatch) -> None:
-    def broken(event: Any) -> bool:
+    def broken(events: Any) -> list[bool]:
         raise OSError("disk full")
 
-    monkeypatch.setattr(receiver.queue, "put", broken)
-    assert receiver.handle(*signed(envelope("m1")))[0] == 503
+    monkeypatch.setattr(receiver.queue, "put_many", broken)
+    raw, headers = signed(envelope("m1"))
+    assert receiver.handle(raw, headers)[0] == 503
+    monkeypatch.undo()
+    assert receiver.handle(raw, headers)[0] == 200  # the retry lands
+
+
+def test_concurrent_handle_calls_share_commits(receiver, queue) -> None:
+    import threading
+
+    calls: list[int] = []
+    real = queue.put_many
+
+    def slow_counting(events):
+        calls.append(len(events))
+        time.sleep(0.005)  # a disk sync: lets concurrent callers pile up behind it
+        return real(events)
+
+    queue.put_many = slow_counting  # type: ignore[method-assign]
+    bodies = [signed(envelope(f"m{i}"), delivery_id=f"d{i}") for i in range(120)]
+    bodies += [signed(envelope("m0"), delivery_id="d0")] * 8  # racing redeliveries
+    answers: list[tuple[int, dict]] = []
+    lock = threading.Lock()
+
+    def post(chunk) -> None:
+        for raw, headers in chunk:
+            answer = receiver.handle(raw, headers)
+            with lock:
+                answers.append(answer)
+
+    threads = [threading.Thread(target=post, args=(bodies[i::16],)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(answers) == 128 and {status for status, _ in answers} == {200}
+    statuses = [body["status"] for _, body in answers]
+    assert statuses.count("queued") == 120 and statuses.count("duplicate") == 8
+    assert queue.stats().ready == 120
+    assert sum(calls) == 128 and len(calls) < 100  # batched: fewer transactions than requests
+
+
+def test_a_failed_group_commit_fails_every_request_in_it_and_recovers(receiver, queue) -> None:
+    import threading
+
+    real = queue.put_many
+    state = {"fail": True}
+
+    def flaky(events):
+        if state["fail"]:
+            state["fail"] = False
+            time.sleep(0.02)
+            raise OSError("database is locked")
+        return real(events)
+
+    queue.put_many = flaky  # type: ignore[method-assign]
+    bodies = [signed(envelope(f"m{i}"), delivery_id=f"d{i}") for i in range(10)]
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda b=b: results.append(receiver.handle(*b)[0])) for b in bodies]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(results) == 10 and set(results) <= {200, 503} and 503 in results
+    for raw, headers in bodies:  # the senders retry
+        assert receiver.handle(raw, headers)[0] == 200
+    assert queue.stats().ready == 10
 
 
 # -- ASGI -------------------------------------------------------------------------------

@@ -204,6 +204,31 @@ def test_mutated_corpus_never_raises(seed: int) -> None:
     for raw in _mutations(seed):
         parsed = parse_message(raw)
         assert isinstance(parsed.body_text, str) and isinstance(parsed.defects, list)
+        _assert_storable(parsed)
+
+
+def _assert_storable(parsed: ParsedMessage) -> None:
+    """Every string is valid UTF-8 (no lone surrogates), so it can go to SQLite and JSON."""
+    strings = [
+        parsed.subject,
+        parsed.body_text,
+        parsed.body_html or "",
+        parsed.from_address,
+        parsed.from_name or "",
+        parsed.message_id or "",
+        parsed.in_reply_to or "",
+        *parsed.references,
+        *parsed.to,
+        *parsed.cc,
+        *parsed.reply_to,
+        *parsed.headers,
+        *parsed.headers.values(),
+        *(a.filename for a in parsed.attachments),
+        *(a.content_id or "" for a in parsed.attachments),
+        *parsed.defects,
+    ]
+    for value in strings:
+        value.encode("utf-8")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -211,6 +236,7 @@ def test_mutated_corpus_never_raises(seed: int) -> None:
 def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     parsed = parse_message(raw)
     assert isinstance(parsed, ParsedMessage)
+    _assert_storable(parsed)
 
 
 _HEADERISH = st.lists(
@@ -242,6 +268,9 @@ _HEADERISH = st.lists(
             b'"',
             b";",
             b"Content-Disposition: attachment; filename*=utf-8''%ZZ",
+            b"=?unknown-8bit?q?=FF?=",
+            b"Content-Disposition: attachment; filename*=unknown-8bit''%FF",
+            b"\x80\x81",
         ]
     ),
     max_size=60,
@@ -253,6 +282,7 @@ _HEADERISH = st.lists(
 def test_header_shaped_garbage_never_raises(chunks: list[bytes]) -> None:
     parsed = parse_message(b"".join(chunks))
     assert isinstance(parsed, ParsedMessage)
+    _assert_storable(parsed)
 
 
 def test_deeply_nested_multipart_is_cut_off_not_crashed() -> None:
@@ -543,3 +573,78 @@ def test_build_then_parse_is_identity(
     assert parsed.to == to and parsed.cc == cc
     assert [(a.filename, a.data) for a in parsed.attachments] == [(filename.strip(), data)]
     assert parsed.defects == []
+
+
+@pytest.mark.parametrize(
+    ("label", "text", "codec"),
+    [
+        ("windows-1252", "“smart” €", "cp1252"),
+        ("cp-1252", "“smart” €", "cp1252"),
+        ("iso-8859-1", "“smart” €", "cp1252"),
+        ("iso-8859-8-i", "שלום", "iso8859-8"),
+        ("x-mac-roman", "café", "mac-roman"),
+        ("x-sjis", "テスト", "cp932"),
+        ("windows-874", "สวัสดี", "cp874"),
+        ("utf8", "naïve", "utf-8"),
+        ('"UTF-8"', "naïve", "utf-8"),
+    ],
+)
+def test_charset_labels_as_mail_clients_write_them(label: str, text: str, codec: str) -> None:
+    head = (
+        "From: a@example.com\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\nMessage-ID: <l@example.com>\r\n"
+        f"Subject: s\r\nContent-Type: text/plain; charset={label}\r\n\r\n"
+    )
+    raw = head.encode() + text.encode(codec)
+    parsed = parse_message(raw)
+    assert parsed.body_text == text
+    assert parsed.defects == []
+
+
+def test_fifty_recipients_fold_into_short_lines_and_round_trip() -> None:
+    to = [f"recipient.number.{i:02d}@customers.example.com" for i in range(50)]
+    raw = _outgoing(to=to, cc=to[:3], from_name="Support — Ünïcode Team")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 78
+    parsed = parse_message(raw)
+    assert parsed.to == to and parsed.cc == to[:3]
+    assert parsed.from_name == "Support — Ünïcode Team"
+    assert parsed.defects == []
+
+
+def test_format_flowed_with_delsp() -> None:
+    raw = (
+        b"Subject: s\r\nContent-Type: text/plain; charset=utf-8; format=flowed; delsp=yes\r\n\r\n"
+        b"Lang \r\nwort\r\n>> deep \r\n>> quote\r\n"
+    )
+    assert parse_message(raw).body_text == "Langwort\n>> deepquote"
+
+
+def test_huge_html_uses_the_linear_fallback() -> None:
+    block = "<div><p>Hello <b>world</b> &amp; friends</p><script>var x = 1;</script></div>"
+    text = html_to_text("<html><body>" + block * 20000 + "</body></html>")
+    assert text.count("Hello world & friends") == 20000
+    assert "var x" not in text and "<" not in text
+
+
+def test_many_broken_parts_keep_defects_bounded() -> None:
+    parts = b"".join(
+        b"--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+        b"Content-Disposition: attachment; filename=f%d.bin\r\n\r\n!!!\r\n" % i
+        for i in range(400)
+    )
+    raw = b'Subject: many\r\nContent-Type: multipart/mixed; boundary="B"\r\n\r\n' + parts + b"--B--\r\n"
+    parsed = parse_message(raw)
+    assert len(parsed.attachments) == 20 and parsed.attachments_dropped_reason == "count"
+    assert len(parsed.defects) == 201 and parsed.defects[-1].endswith("more defects")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    subject=st.text(max_size=60),
+    prefixes=st.lists(
+        st.sampled_from(["Re: ", "RE:", "Fwd: ", "FW: ", "AW: ", "Sv:", "Antw: ", "Re[4]: "]), max_size=4
+    ),
+)
+def test_normalize_subject_ignores_prefixes_and_is_idempotent(subject: str, prefixes: list[str]) -> None:
+    key = normalize_subject(subject)
+    assert normalize_subject("".join(prefixes) + subject) == key
+    assert normalize_subject(key) == key

@@ -338,7 +338,7 @@ def test_sql_built_message_json_matches_python_serializer(client, sandbox):
 
     mb = client.mailboxes.create("same")
     up = client.attachments.upload(b"x", filename="x.txt")
-    client.messages.send(mb.id, to=["a@example.com"], cc="ü@example.com", subject="Ünïcode \"quoted\"\ttab",
+    client.messages.send(mb.id, to=["a@example.com"], cc="c@example.com", subject="Ünïcode \"quoted\"\ttab",
                          body_text="line1\nline2 \\ \u2028", body_html="<p>x</p>", attachments=[up.id],
                          headers={"X-Custom-A": "1"})  # fmt: skip
     sandbox.inject({"from": "b@example.com", "to": mb.full_address, "subject": "in", "bodyText": "b"})

@@ -51,3 +51,57 @@ def test_in_memory_sandboxes_are_independent():
         ca.mailboxes.create("only-in-a")
         assert cb.mailboxes.list() == []
         assert a.api_key != b.api_key
+
+
+def test_two_sandboxes_on_one_folder_share_events_and_deliver_webhooks_once(tmp_path):
+    """Like `sandbox serve` in one process and a CLI command in another on the same --data."""
+    import time
+
+    import httpx
+
+    calls: list[str] = []
+    transport = httpx.MockTransport(
+        lambda r: calls.append(r.headers["X-Robotomail-Delivery-Id"]) or httpx.Response(200)
+    )
+    with (
+        Sandbox(tmp_path, webhook_transport=transport) as server_side,
+        Sandbox(tmp_path, webhook_transport=transport) as cli_side,
+    ):
+        assert server_side.api_key == cli_side.api_key
+        mb = server_side.create_mailbox("shared")
+        with server_side.client() as client:
+            client.webhooks.create("https://hooks.example.com/x", events=["message.received"])
+            with client.events.stream(last_event_id=str(server_side.service.log.last_id())) as stream:
+                started = time.monotonic()
+                cli_side.inject(
+                    {"from": "a@example.com", "to": mb["fullAddress"], "subject": "from cli", "bodyText": "b"}
+                )
+                event = next(iter(stream))
+                assert event.data.data["subject"] == "from cli"
+                assert time.monotonic() - started < 5
+        deadline = time.monotonic() + 10
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # give a (wrong) second delivery the chance to happen
+        assert len(calls) == 1
+
+
+def test_inbound_quota_warning_headers():
+    import httpx
+
+    from agentmail_tools.sandbox import SandboxLimits
+
+    with Sandbox(limits=SandboxLimits(monthly_inbound_limit=4)) as sb:
+        mb = sb.create_mailbox("quota")
+        seen = []
+        with httpx.Client(transport=sb.transport(), base_url="http://localhost") as http:
+            for _ in range(4):
+                sb.inject({"from": "a@example.com", "to": mb["fullAddress"], "subject": "s", "bodyText": "b"})
+                response = http.get("/v1/mailboxes", headers={"Authorization": f"Bearer {sb.api_key}"})
+                seen.append(
+                    (
+                        response.headers["X-Robotomail-Inbound-Quota"],
+                        response.headers.get("X-Robotomail-Inbound-Warning"),
+                    )
+                )
+        assert seen == [("1/4", None), ("2/4", None), ("3/4", "approaching"), ("4/4", "reached")]

@@ -8,7 +8,7 @@ import smtplib
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -123,9 +123,6 @@ def ingress(inbox: Inbox) -> Iterator[SMTPIngress]:
 
 def _client(server: SMTPIngress) -> smtplib.SMTP:
     return smtplib.SMTP(server.host, server.port, timeout=10)
-
-
-pytestmark_integration = pytest.mark.integration
 
 
 @pytest.mark.integration
@@ -386,7 +383,3 @@ def test_relay_unreachable_smarthost() -> None:
             timeout=5,
         )
     assert time.monotonic() - started < 5
-
-
-def _unused(_: Callable[..., object]) -> None:  # keeps the Callable import honest for type checkers
-    return None

@@ -55,6 +55,26 @@ CASES = [
         id="on-in-prose",
     ),
     pytest.param("line one\r\nline two\r\n> quoted", "line one\nline two", id="crlf"),
+    pytest.param(
+        "Merci.\n\nLe lun. 2 mars 2026 à 10:00, Ann <ann@example.com> a écrit :\n> Bonjour",
+        "Merci.",
+        id="french-attribution",
+    ),
+    pytest.param(
+        "Ok.\n\nEl lun, 2 mar 2026 a las 10:00, Ann (<ann@example.com>) escribió:\n> Hola",
+        "Ok.",
+        id="spanish-attribution",
+    ),
+    pytest.param(
+        "Danke.\n\nVon: Bob <bob@example.com>\nGesendet: Montag, 2. März 2026 10:00\nAn: Ann\nBetreff: Test\n\nalt",
+        "Danke.",
+        id="german-outlook-block",
+    ),
+    pytest.param(
+        "From: the team, with love\nWe ship today.",
+        "From: the team, with love\nWe ship today.",
+        id="from-in-prose-is-not-a-header-block",
+    ),
     pytest.param("", "", id="empty"),
 ]
 

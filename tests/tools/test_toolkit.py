@@ -504,11 +504,14 @@ async def test_sync_only_toolkit_still_serves_ainvoke(world: World) -> None:
 async def test_async_get_attachment(world: World) -> None:
     message = world.inject_raw(
         raw_with_attachments(
-            world.mailbox.full_address, [("invoice.pdf", "application/pdf", make_pdf([["Amount due 12 EUR"]]))]
+            world.mailbox.full_address,
+            [("invoice.pdf", "application/pdf", make_pdf([["Amount due 12 EUR"]]))],
         )
     )
     toolkit = MailToolkit(world.sandbox.async_client(), mailbox_id=world.mailbox.id)
     result = await acall(
-        tool_by_name(toolkit, "get_attachment"), message_id=message.id, attachment_id=message.attachments[0].id
+        tool_by_name(toolkit, "get_attachment"),
+        message_id=message.id,
+        attachment_id=message.attachments[0].id,
     )
     assert "Amount due 12 EUR" in result.content
