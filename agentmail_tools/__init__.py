@@ -73,11 +73,16 @@ if TYPE_CHECKING:
         AsyncEventStream,
         EventStream,
     )
+    from ._tokens import count_tokens, truncate_to_tokens
+    from .sandbox import Sandbox
 
 __version__ = "0.1.0"
 
 # name -> private module; loaded by __getattr__ on first access, then cached in globals().
 _LAZY: dict[str, str] = {
+    "Sandbox": "sandbox",
+    "count_tokens": "_tokens",
+    "truncate_to_tokens": "_tokens",
     "AsyncMailClient": "_client",
     "MailClient": "_client",
     "Account": "_models",
@@ -151,6 +156,7 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Sandbox",
     "SearchHit",
     "SearchResults",
     "StreamEvent",
@@ -159,7 +165,9 @@ __all__ = [
     "ThreadDetail",
     "Webhook",
     "WebhookDelivery",
+    "count_tokens",
     "sign_webhook",
+    "truncate_to_tokens",
     "verify_webhook",
 ]
 

@@ -89,8 +89,9 @@ _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WSP_RE = re.compile(r"\s+")
 # Reply/forward prefixes in the languages mail clients actually emit, each optionally with a
 # counter ("Re[2]:", "AW(3):") and full-width colons from CJK clients.
+# One match strips the whole run, so a hostile "Re: Re: Re: ..." subject costs linear time.
 _PREFIX_RE = re.compile(
-    r"^\s*(?:re|fwd?|aw|wg|sv|vs|antw|tr|rv|odp|enc|res)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]\s*",
+    r"^(?:\s*(?:re|fwd?|aw|wg|sv|vs|antw|tr|rv|odp|enc|res) ?(?:\[\d+\]|\(\d+\))? ?[:\uff1a])+\s*",
     re.IGNORECASE,
 )
 _DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
@@ -199,12 +200,7 @@ def normalize_subject(subject: str) -> str:
     Bracketed list tags are kept: they are part of the subject.
     """
     text = _WSP_RE.sub(" ", subject or "").strip()
-    while True:
-        stripped = _PREFIX_RE.sub("", text, count=1)
-        if stripped == text:
-            break
-        text = stripped
-    return text.strip().casefold()
+    return _PREFIX_RE.sub("", text, count=1).strip().casefold()
 
 
 def make_message_id(domain: str) -> str:

@@ -72,6 +72,9 @@ class EmailAgentFlow(Flow[EmailFlowState]):
     dependencies (client, guard, logs, model, retrieval) are given to the constructor.
     """
 
+    # No CrewAI flow memory: state lives in our stores (decisions, reviews, summaries, index),
+    # and an auto-created Memory would open a LanceDB store under the user's home per run.
+    _skip_auto_memory: bool = True
     _agent: Any = PrivateAttr(default=None)
     _llm: Any = PrivateAttr(default=None)
     _message: Any = PrivateAttr(default=None)

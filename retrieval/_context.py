@@ -177,8 +177,8 @@ class ContextBuilder:
                     mailbox_id,
                     query,
                     k=k,
-                    collections=(collection,),
-                    query_embedding=vector,  # type: ignore[arg-type]
+                    collections=(collection,),  # type: ignore[arg-type]
+                    query_embedding=vector,
                 ):
                     where = f" ({hit.metadata['section']})" if hit.metadata.get("section") else ""
                     items[name].append(_Item(f"[{hit.source_id}]{where} {hit.text}", hit.source_id))

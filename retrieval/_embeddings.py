@@ -152,7 +152,7 @@ def _register_with_chroma() -> None:
         from chromadb.utils.embedding_functions import register_embedding_function
     except ImportError:  # pragma: no cover - chromadb is a [rag] dependency
         return
-    register_embedding_function(MiniLMEmbeddingFunction)
+    register_embedding_function(MiniLMEmbeddingFunction)  # type: ignore[no-untyped-call]
     _registered = True
 
 

@@ -297,9 +297,9 @@ class MailIndex:
         by_mailbox: dict[str, list[str]] = {}
         for mailbox, message_id in latest:
             by_mailbox.setdefault(mailbox, []).append(message_id)
-        for mailbox, ids in by_mailbox.items():
+        for mailbox, message_ids in by_mailbox.items():
             got = col.get(
-                where=where_all({"mailbox_id": mailbox}, {"message_id": {"$in": ids}}),
+                where=where_all({"mailbox_id": mailbox}, {"message_id": {"$in": message_ids}}),
                 include=["metadatas"],
             )
             for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):

@@ -234,7 +234,9 @@ class MiniLM:
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
             ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(n * seq, hidden_size)
-            h = _layer_norm(ctx @ layer["o_w"] + layer["o_b"] + h, *layer["ln1"], self._eps)
+            h = _layer_norm(
+                ctx @ layer["o_w"] + layer["o_b"] + h, layer["ln1"][0], layer["ln1"][1], self._eps
+            )
             ffn = np.empty_like(h)
             for r in range(0, h.shape[0], _ROW_BLOCK):
                 inter = h[r : r + _ROW_BLOCK] @ layer["i_w"]
@@ -242,7 +244,7 @@ class MiniLM:
                 ffn[r : r + _ROW_BLOCK] = _gelu_(inter) @ layer["out_w"]
             ffn += layer["out_b"]
             ffn += h
-            h = _layer_norm(ffn, *layer["ln2"], self._eps)
+            h = _layer_norm(ffn, layer["ln2"][0], layer["ln2"][1], self._eps)
         h3 = h.reshape(n, seq, hidden_size)
         summed = (h3 * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)

@@ -91,7 +91,7 @@ def mmr_select(
 
     order = maximal_marginal_relevance(
         np.asarray(query_vector, dtype=np.float32),
-        [h.embedding for h in hits],
+        [h.embedding for h in hits if h.embedding is not None],
         lambda_mult=lambda_mult,
         k=min(k, len(hits)),
     )

@@ -173,7 +173,7 @@ class LLMSummarizer:
         return str(getattr(result, "content", result)).strip()
 
 
-def _message_dict(message: Any) -> tuple[str, int, dict[str, str]]:
+def _message_dict(message: Any) -> tuple[str, float, dict[str, str]]:
     if isinstance(message, Mapping) and "text" in message and "id" in message and "from" in message:
         m = {k: str(v) if v is not None else "" for k, v in message.items()}
         return m["id"], float(message.get("ts", 0) or 0), m

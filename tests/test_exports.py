@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+
+import pytest
 
 import agentmail_tools
 
@@ -48,6 +51,7 @@ AGENTMAIL_TOOLS_ALL = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Sandbox",
     "SearchHit",
     "SearchResults",
     "StreamEvent",
@@ -56,7 +60,9 @@ AGENTMAIL_TOOLS_ALL = [
     "ThreadDetail",
     "Webhook",
     "WebhookDelivery",
+    "count_tokens",
     "sign_webhook",
+    "truncate_to_tokens",
     "verify_webhook",
 ]
 
@@ -99,3 +105,171 @@ def test_import_is_light() -> None:
     assert _loaded_after("import agentmail_tools", [*HEAVY, "httpx", "pydantic"]) == []
     # the client itself needs httpx and pydantic, still nothing heavy
     assert _loaded_after("from agentmail_tools import MailClient, Message", HEAVY) == []
+
+
+# The other public packages: each __all__ pinned the same way.
+SUBPACKAGE_ALL = {
+    "agentmail_tools.sandbox": [
+        "DEFAULT_DOMAIN",
+        "AsyncASGITransport",
+        "Sandbox",
+        "SandboxLimits",
+        "SandboxServer",
+        "SyncASGITransport",
+    ],
+    "agentmail_tools.inbound": [
+        "AsyncPoller",
+        "AsyncSSEListener",
+        "DeadLetter",
+        "EventSource",
+        "InboundEvent",
+        "InboundQueue",
+        "InvalidEventError",
+        "ItemState",
+        "Lease",
+        "ListenerStats",
+        "Poller",
+        "QueueItem",
+        "QueueStats",
+        "SQLiteQueue",
+        "SSEListener",
+        "WebhookReceiver",
+    ],
+    "agentmail_tools.guards": [
+        "AUTO_SUBMITTED_HEADER",
+        "IDEMPOTENCY_HEADER",
+        "OUTCOMES",
+        "AsyncMailGuard",
+        "Decision",
+        "DecisionLog",
+        "GuardPolicy",
+        "GuardRefusal",
+        "HeaderInjection",
+        "LoopDetected",
+        "LoopVerdict",
+        "MailGuard",
+        "MailboxNotActive",
+        "MessageTooLarge",
+        "NewConversationNotAllowed",
+        "RateLimited",
+        "RecipientNotAllowed",
+        "ReplyCapReached",
+        "SendInFlight",
+        "SendRecord",
+        "SuppressedRecipient",
+        "idempotency_key",
+        "loop_verdict",
+    ],
+    "agentmail_tools.tools": [
+        "OPERATIONS",
+        "UNTRUSTED_NOTE",
+        "CreateMailboxTool",
+        "ExtractedText",
+        "GetAttachmentTool",
+        "GetMessageTool",
+        "ListMailboxesTool",
+        "ListThreadsTool",
+        "MailContext",
+        "MailTool",
+        "MailToolError",
+        "MailToolkit",
+        "Operation",
+        "ReadThreadTool",
+        "ReplyToMessageTool",
+        "SearchMessagesTool",
+        "SendEmailTool",
+        "ToolResult",
+        "extract_text",
+        "render_message",
+        "render_thread",
+        "run_async",
+        "run_sync",
+        "wrap_untrusted",
+    ],
+    "retrieval": [
+        "BM25",
+        "SHARED",
+        "BuiltContext",
+        "ContextBuilder",
+        "DocChunk",
+        "Embedder",
+        "ExtractiveSummarizer",
+        "Hit",
+        "HybridSearch",
+        "IndexStats",
+        "MailIndex",
+        "MailRetriever",
+        "MiniLMEmbeddingFunction",
+        "SearchResult",
+        "Section",
+        "Summarizer",
+        "SyncResult",
+        "ThreadSummaries",
+        "ThreadSummary",
+        "apply_event",
+        "as_embedder",
+        "as_langchain_embeddings",
+        "build_query",
+        "chunk_document",
+        "chunk_text",
+        "count_tokens",
+        "default_embedding_function",
+        "openai_embedding_function",
+        "reciprocal_rank_fusion",
+        "strip_quoted",
+        "sync_mailbox",
+        "truncate_to_tokens",
+    ],
+    "crews": [
+        "ConfigError",
+        "CrewFailed",
+        "EmailAgent",
+        "EmailAgentFlow",
+        "EmailFlowState",
+        "EscalationRule",
+        "EvalReport",
+        "FlowResult",
+        "InboxRun",
+        "MailboxConfig",
+        "MeteredLLM",
+        "OfflineLLM",
+        "Persona",
+        "PolicyCrew",
+        "PolicyDecision",
+        "PolicyRules",
+        "ReplyCrew",
+        "ReplyDraft",
+        "ReviewCrew",
+        "ReviewError",
+        "ReviewItem",
+        "ReviewQueue",
+        "ReviewResult",
+        "RunStats",
+        "ScriptedLLM",
+        "TopicRule",
+        "TriageCrew",
+        "TriageResult",
+        "Worker",
+        "WorkerStats",
+        "default_llm",
+        "guard_policy_for",
+        "is_offline",
+        "kickoff_crew",
+        "load_config",
+        "run_eval",
+        "run_inbox",
+    ],
+}
+
+
+@pytest.mark.parametrize("package", sorted(SUBPACKAGE_ALL))
+def test_subpackage_all_is_pinned_and_resolves(package: str) -> None:
+    module = importlib.import_module(package)
+    assert module.__all__ == SUBPACKAGE_ALL[package]
+    assert len(set(module.__all__)) == len(module.__all__)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, name
+
+
+def test_upper_packages_import_lazily() -> None:
+    assert _loaded_after("import retrieval, crews", ["crewai", "chromadb", "numpy", "langchain_core"]) == []

@@ -183,7 +183,7 @@ def search(
         results = client.messages.search(resolve_mailbox(client, mailbox), query, limit=limit)
         table = Table("score", "from", "subject", "snippet")
         for hit in results.hits:
-            table.add_row(f"{hit.score:.2f}", hit.message.from_address, hit.message.subject, hit.snippet)
+            table.add_row(f"{hit.score:.2f}", hit.from_, hit.subject, hit.snippet)
         console.print(table)
         console.print(f"[dim]{results.total} match(es)[/]")
 

@@ -159,6 +159,9 @@ class _GroupCommit:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentmail-inbound-commit")
         while self._pending:
+            # One turn of the loop first: requests already read but not yet parsed join
+            # this batch instead of waiting for the next disk sync.
+            await asyncio.sleep(0)
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
             try:
@@ -183,9 +186,10 @@ class WebhookReceiver:
         from agentmail_tools.inbound import SQLiteQueue, WebhookReceiver
 
         receiver = WebhookReceiver(SQLiteQueue("inbound.db"), secret=webhook.secret)
-        app.router.routes.append(Route("/hooks/robotomail", receiver, methods=["POST"]))
-        app.mount("/hooks", receiver)                      # or under a prefix: POST /hooks/
-        # or: uvicorn.run(receiver.app)                   # POST /
+
+        # Starlette / FastAPI: the receiver is an ASGI endpoint (no redirect on the exact path)
+        app = Starlette(routes=[Route("/hooks/robotomail", receiver, methods=["POST"])])
+        # or on its own:  uvicorn.run(receiver.app)    (answers POST /)
 
     Robotomail signs without a timestamp, so a captured delivery could be replayed: it is
     then recognised by its delivery id and message id, acknowledged, and not enqueued again.
@@ -248,6 +252,28 @@ class WebhookReceiver:
             return checked
         try:
             fresh = self._thread_committer.put(checked)
+        except Exception:
+            return self._unavailable(checked)
+        return self._answer(checked, fresh)
+
+    async def ahandle(
+        self, raw_body: bytes, headers: Mapping[str, str] | Iterable[tuple[Any, Any]]
+    ) -> tuple[int, dict[str, Any]]:
+        """Async twin of :meth:`handle`, for async frameworks (FastAPI, aiohttp, Quart).
+
+        The queue write runs off the event loop and is shared with concurrent requests
+        (one disk sync for many)::
+
+            @app.post("/hooks/robotomail")
+            async def hook(request: Request):
+                status, body = await receiver.ahandle(await request.body(), request.headers)
+                return JSONResponse(body, status_code=status)
+        """
+        checked = self._check(raw_body, headers)
+        if not isinstance(checked, InboundEvent):
+            return checked
+        try:
+            fresh = await self._committer.put(checked)
         except Exception:
             return self._unavailable(checked)
         return self._answer(checked, fresh)
@@ -327,16 +353,7 @@ class WebhookReceiver:
                 chunks.append(chunk)
         except ClientDisconnect:
             return JSONResponse({"error": "client disconnected"}, status_code=400)
-        checked = self._check(b"".join(chunks), request.headers)
-        if isinstance(checked, InboundEvent):
-            try:
-                fresh = await self._committer.put(checked)
-            except Exception:
-                status, payload = self._unavailable(checked)
-            else:
-                status, payload = self._answer(checked, fresh)
-        else:
-            status, payload = checked
+        status, payload = await self.ahandle(b"".join(chunks), request.headers)
         return JSONResponse(payload, status_code=status)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

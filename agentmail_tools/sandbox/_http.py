@@ -44,7 +44,7 @@ def endpoint_not_found(method: str, path: str) -> dict[str, Any]:
         "code": "NOT_FOUND",
         "message": f"No endpoint {method} {path}. Check the path and method against the API reference.",
         "resolution": {
-            "openapi": "/v1/openapi.json",
+            "openapi": "https://api.robotomail.com/v1/openapi.json",
             "docs": "https://docs.robotomail.com",
             "endpoints": "https://docs.robotomail.com/api-reference",
             "commonEndpoints": _COMMON_ENDPOINTS,

@@ -431,6 +431,8 @@ class SandboxService(MailOps):
         filename = (filename or "attachment").replace("\r", "").replace("\n", "").replace("\x00", "")[:255]
         att_id = new_id()
         self.store.put_blob(att_id, data)
+        with self.store.lock:
+            self.storage_used += len(data)
         self.store.run(
             "INSERT INTO attachments(id, message_id, filename, content_type, size_bytes, content_id, inline,"
             " blob_key, created_at) VALUES (?, NULL, ?, ?, ?, NULL, 0, ?, ?)",
@@ -443,7 +445,6 @@ class SandboxService(MailOps):
                 now_iso(),
             ),
         )
-        self.storage_used += len(data)
         return {"id": att_id, "filename": filename or "attachment", "sizeBytes": len(data)}
 
     def _attachment_row(self, principal: Principal, att_id: str) -> sqlite3.Row:
@@ -473,8 +474,9 @@ class SandboxService(MailOps):
 
     def delete_attachment(self, principal: Principal, att_id: str) -> dict[str, Any]:
         row = self._attachment_row(principal, att_id)
-        self.store.run("DELETE FROM attachments WHERE id = ?", (att_id,))
-        self.storage_used -= int(row["size_bytes"])
+        with self.store.lock:
+            self.store.run("DELETE FROM attachments WHERE id = ?", (att_id,))
+            self.storage_used -= int(row["size_bytes"])
         if self.store.one("SELECT 1 FROM attachments WHERE blob_key = ?", (row["blob_key"],)) is None:
             self.store.delete_blob(row["blob_key"])
         return {"deleted": True}

@@ -411,3 +411,17 @@ def test_the_same_receiver_serves_one_event_loop_after_another(queue) -> None:
         response = asyncio.run(_post(receiver, "/", raw, headers))
         assert response.status_code == 200
     assert queue.stats().ready == 3
+
+
+async def test_ahandle_is_the_async_twin_of_handle(receiver, queue, parse_spy) -> None:
+    raw, headers = signed(envelope("m1"), delivery_id="d1")
+    assert await receiver.ahandle(raw, headers) == (
+        200,
+        {"status": "queued", "event_id": "message.received:mbx_1:m1"},
+    )
+    assert (await receiver.ahandle(raw, headers))[1]["status"] == "duplicate"
+    parse_spy.clear()
+    assert (await receiver.ahandle(raw, {"X-Robotomail-Signature": "f" * 64}))[0] == 401
+    assert parse_spy == []
+    assert (await receiver.ahandle(*signed(b"[]")))[0] == 400
+    assert queue.stats().ready == 1

@@ -346,3 +346,14 @@ def test_sql_built_message_json_matches_python_serializer(client, sandbox):
     assert len(rows) == 2
     for row in rows:
         assert json.loads(row["j"]) == message_json(row)
+
+
+def test_unexpected_failure_is_a_json_500_and_the_server_keeps_going(sandbox, monkeypatch, caplog):
+    def boom(*args: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(sandbox.service, "list_suppressions", boom)
+    response = raw(sandbox, "GET", "/v1/suppressions")
+    assert response.status_code == 500
+    assert response.json() == {"error": "Internal sandbox error", "detail": "RuntimeError"}
+    assert raw(sandbox, "GET", "/v1/mailboxes").status_code == 200
