@@ -189,6 +189,9 @@ class EmailAgent:
 
     def index_docs(self, folder: str | Path, *, shared: bool = False) -> int:
         """Index a folder of help-centre documents (``.md``, ``.txt``, ``.html``); returns files indexed."""
+        if self.index is None:
+            msg = "this agent runs without retrieval (retrieval=False); there is no index to add documents to"
+            raise ValueError(msg)
         count = 0
         for path in sorted(Path(folder).iterdir()):
             if path.suffix.lower() in (".md", ".markdown", ".txt", ".html", ".htm") and path.is_file():

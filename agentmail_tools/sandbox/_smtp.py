@@ -236,6 +236,7 @@ def relay(
     starttls: bool = False,
     username: str | None = None,
     password: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
     """Hand one message to an SMTP smarthost.
 
@@ -249,6 +250,7 @@ def relay(
         starttls: upgrade the connection with STARTTLS before sending.
         username: log in with this user (and ``password``) when given.
         password: password for ``username``.
+        ssl_context: TLS settings for STARTTLS (default: the system trust store, hostname checked).
 
     Raises:
         SMTPRelayError: the smarthost refused the sender, the message or any recipient
@@ -261,7 +263,7 @@ def relay(
         with smtplib.SMTP(host, port, timeout=timeout) as conn:
             conn.ehlo_or_helo_if_needed()
             if starttls:
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=ssl_context or ssl.create_default_context())
                 conn.ehlo()
             if username is not None:
                 conn.login(username, password or "")

@@ -42,7 +42,7 @@ class PolicyCrew:
 
     @task
     def policy_task(self) -> Task:
-        return Task(config=self.tasks_config["policy_task"], output_pydantic=PolicyDecision)  # type: ignore[index]
+        return Task(config=self.tasks_config["policy_task"], output_pydantic=PolicyDecision)  # type: ignore[index, call-arg, arg-type]
 
     @crew
     def crew(self) -> Crew:

@@ -42,7 +42,7 @@ class ReplyCrew:
 
     @task
     def reply_task(self) -> Task:
-        return Task(config=self.tasks_config["reply_task"], output_pydantic=ReplyDraft)  # type: ignore[index]
+        return Task(config=self.tasks_config["reply_task"], output_pydantic=ReplyDraft)  # type: ignore[index, call-arg, arg-type]
 
     @crew
     def crew(self) -> Crew:

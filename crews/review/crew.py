@@ -42,7 +42,7 @@ class ReviewCrew:
 
     @task
     def review_task(self) -> Task:
-        return Task(config=self.tasks_config["review_task"], output_pydantic=ReviewResult)  # type: ignore[index]
+        return Task(config=self.tasks_config["review_task"], output_pydantic=ReviewResult)  # type: ignore[index, call-arg, arg-type]
 
     @crew
     def crew(self) -> Crew:

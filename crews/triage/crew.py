@@ -42,7 +42,7 @@ class TriageCrew:
 
     @task
     def triage_task(self) -> Task:
-        return Task(config=self.tasks_config["triage_task"], output_pydantic=TriageResult)  # type: ignore[index]
+        return Task(config=self.tasks_config["triage_task"], output_pydantic=TriageResult)  # type: ignore[index, call-arg, arg-type]
 
     @crew
     def crew(self) -> Crew:
