@@ -84,6 +84,7 @@ _IN_POLICY = policy.default
 _REPORT_TYPES = frozenset(
     {"message/delivery-status", "message/global-delivery-status", "message/disposition-notification"}
 )
+_HEADER_LINE_RE = re.compile(rb"[!-9;-~]+:")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
 _WSP_RE = re.compile(r"\s+")
@@ -616,7 +617,13 @@ def parse_message(
     defects: list[str] = []
     if isinstance(raw, str):  # tolerate a str, never lose it
         raw = raw.encode("utf-8", "surrogateescape")
-    msg = _parse_tree(bytes(raw), defects)
+    raw = bytes(raw)
+    stripped = raw.lstrip(b"\r\n")
+    if len(stripped) != len(raw) and _HEADER_LINE_RE.match(stripped):
+        # A blank first line would make every header part of the body.
+        defects.append("blank lines before the headers removed")
+        raw = stripped
+    msg = _parse_tree(raw, defects)
     if msg is None:
         return ParsedMessage(
             message_id=None,
@@ -628,7 +635,7 @@ def parse_message(
             cc=[],
             reply_to=[],
             subject="",
-            body_text=_bytes_to_text(bytes(raw), None, defects, "message"),
+            body_text=_bytes_to_text(raw, None, defects, "message"),
             body_html=None,
             date=None,
             headers={},

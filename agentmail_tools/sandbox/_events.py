@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +28,8 @@ from ._store import Store, dumps, loads, new_id, now_iso, to_iso
 __all__ = ["EVENT_TYPES", "EventHub", "EventLog", "WebhookDispatcher", "sse_frames"]
 
 logger = logging.getLogger("agentmail_tools")
+
+_WORKERS = 4
 
 EVENT_TYPES = (
     "message.received",
@@ -215,6 +218,8 @@ class WebhookDispatcher:
         self._thread: threading.Thread | None = None
         # Another process on the same data directory may add deliveries; look now and then.
         self._poll = 2.0 if store.path is not None else 3600.0
+        self._inflight: set[str] = set()
+        self._inflight_lock = threading.Lock()
 
     def start(self) -> None:
         if self._thread is None:
@@ -232,41 +237,45 @@ class WebhookDispatcher:
             self._thread = None
 
     def _run(self) -> None:
-        with httpx.Client(
-            timeout=self.limits.webhook_timeout_seconds, transport=self._transport, follow_redirects=False
-        ) as http:
+        # A few workers so one slow or dead receiver cannot hold up every other webhook;
+        # deliveries of one webhook still go out one at a time, in order.
+        with (
+            httpx.Client(
+                timeout=self.limits.webhook_timeout_seconds, transport=self._transport, follow_redirects=False
+            ) as http,
+            ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="sandbox-webhook") as pool,
+        ):
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
-                    wait = self.run_due(http)
+                    wait = self.run_due(http, pool)
                 except Exception:  # keep delivering whatever one bad row did
                     logger.exception("webhook dispatcher pass failed")
                     wait = 1.0
                 self._wake.wait(wait)
 
-    def run_due(self, http: httpx.Client) -> float:
-        """Attempt every due delivery once; return seconds until the next one is due."""
+    def run_due(self, http: httpx.Client, pool: ThreadPoolExecutor | None = None) -> float:
+        """Start every due delivery (one batch per webhook); return seconds until the next is due."""
         now = time.time()
         due = self.store.all(
             "SELECT d.id, d.event_id, d.event, d.attempts, w.id AS webhook_id, w.url, w.secret, w.headers,"
             " e.body FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
             " JOIN events e ON e.id = d.event_id"
             " WHERE d.status = 'PENDING' AND w.status = 'ACTIVE' AND d.next_retry_ts <= ?"
-            " ORDER BY d.next_retry_ts, d.seq LIMIT 100",
+            " ORDER BY d.next_retry_ts, d.seq LIMIT 200",
             (now,),
         )
-        for row in due:
-            if self._stop.is_set():
-                return 0.0
-            # Claim the attempt (a lease past the timeout) so that a second process serving
-            # the same data directory cannot deliver it at the same moment.
-            lease = time.time() + self.limits.webhook_timeout_seconds * 2 + 5
-            claimed = self.store.run(
-                "UPDATE deliveries SET next_retry_ts = ? WHERE id = ? AND status = 'PENDING' AND next_retry_ts <= ?",
-                (lease, row["id"], now),
-            )
-            if claimed.rowcount == 1:
-                self._attempt(http, row)
+        batches: dict[str, list[Any]] = {}
+        with self._inflight_lock:
+            for row in due:
+                if row["webhook_id"] not in self._inflight:
+                    batches.setdefault(row["webhook_id"], []).append(row)
+            self._inflight.update(batches)
+        for webhook_id, rows in batches.items():
+            if pool is None:
+                self._deliver_batch(http, webhook_id, rows)
+            else:
+                pool.submit(self._deliver_batch, http, webhook_id, rows)
         nxt = self.store.one(
             "SELECT MIN(d.next_retry_ts) AS t FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
             " WHERE d.status = 'PENDING' AND w.status = 'ACTIVE'"
@@ -274,6 +283,32 @@ class WebhookDispatcher:
         if nxt is None or nxt["t"] is None:
             return self._poll
         return min(self._poll, max(0.0, float(nxt["t"]) - time.time()))
+
+    def _deliver_batch(self, http: httpx.Client, webhook_id: str, rows: list[Any]) -> None:
+        try:
+            for row in rows:
+                if self._stop.is_set():
+                    return
+                hook = self.store.one("SELECT status FROM webhooks WHERE id = ?", (webhook_id,))
+                if hook is None or hook["status"] != "ACTIVE":
+                    return  # paused, FAILED or deleted meanwhile
+                # Claim the attempt (a lease past the timeout) so that a second process serving
+                # the same data directory cannot deliver it at the same moment.
+                now = time.time()
+                lease = now + self.limits.webhook_timeout_seconds * 2 + 5
+                claimed = self.store.run(
+                    "UPDATE deliveries SET next_retry_ts = ? WHERE id = ? AND status = 'PENDING'"
+                    " AND next_retry_ts <= ?",
+                    (lease, row["id"], now),
+                )
+                if claimed.rowcount == 1:
+                    self._attempt(http, row)
+        except Exception:  # logged; the delivery stays PENDING and is retried after its lease
+            logger.exception("webhook delivery batch for %s failed", webhook_id)
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(webhook_id)
+            self._wake.set()
 
     def _attempt(self, http: httpx.Client, row: Any) -> None:
         body = str(row["body"]).encode("utf-8")

@@ -54,9 +54,14 @@ class FakeOpenAI:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": body.get("model", "fake"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": len(text) // 4, "completion_tokens": len(answer) // 4,
-                          "total_tokens": (len(text) + len(answer)) // 4},
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
+                ],
+                "usage": {
+                    "prompt_tokens": len(text) // 4,
+                    "completion_tokens": len(answer) // 4,
+                    "total_tokens": (len(text) + len(answer)) // 4,
+                },
             }
         )
 
@@ -85,10 +90,15 @@ def fake_openai() -> Iterator[tuple[str, FakeOpenAI]]:
 
 def test_flow_through_an_openai_compatible_server(env: Any, fake_openai: tuple[str, FakeOpenAI]) -> None:
     base_url, fake = fake_openai
-    llm = default_llm({"OPENAI_BASE_URL": base_url, "OPENAI_MODEL_NAME": "local-model", "OPENAI_API_KEY": "sk-local"})
+    llm = default_llm(
+        {"OPENAI_BASE_URL": base_url, "OPENAI_MODEL_NAME": "local-model", "OPENAI_API_KEY": "sk-local"}
+    )
     assert not is_offline(llm)
-    inbound = env.deliver("alice.moreno@example.com", "Where is my order #4417?",
-                          "How long does standard delivery take to the US?")
+    inbound = env.deliver(
+        "alice.moreno@example.com",
+        "Where is my order #4417?",
+        "How long does standard delivery take to the US?",
+    )
     result = env.agent(llm).process(env.event(inbound))
     assert result.outcome == "replied", result.reason
     assert result.offline_model is False

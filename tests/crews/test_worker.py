@@ -192,3 +192,23 @@ def test_worker_killed_mid_flow_then_restarted_sends_exactly_one_reply(tmp_path:
         assert reply.thread_id == inbound.thread_id and reply.in_reply_to == inbound.message_id
         stats = queue.stats()
         assert (stats.done, stats.ready, stats.leased, stats.dead) == (1, 0, 0, 0)
+
+
+def test_worker_build_from_yaml_configs(env: Any, tmp_path: Path) -> None:
+    queue = SQLiteQueue()
+    config_path = ROOT / "crews" / "config" / "support.yaml"
+    worker = Worker.build(
+        queue,
+        env.client,
+        {env.mailbox.id: config_path},
+        llm=OfflineLLM(),
+        state_dir=tmp_path,
+        docs=ROOT / "crews" / "demo" / "data" / "helpcentre",
+    )
+    [agent] = worker.agents.values()
+    assert agent.config.persona.company == "Brightpath Home"
+    queue.put(env.event(customer_mail(env, 7)))
+    stats = worker.drain(timeout=120)
+    assert stats.outcomes == {"replied": 1}
+    assert (tmp_path / "decisions.db").exists() and (tmp_path / "chroma").is_dir()
+    assert (tmp_path / "mailboxes" / env.mailbox.id / "guards.db").exists()

@@ -648,3 +648,17 @@ def test_normalize_subject_ignores_prefixes_and_is_idempotent(subject: str, pref
     key = normalize_subject(subject)
     assert normalize_subject("".join(prefixes) + subject) == key
     assert normalize_subject(key) == key
+
+
+def test_blank_lines_before_headers_and_mbox_from_line() -> None:
+    parsed = parse_message(b"\r\n\r\nFrom: a@example.com\r\nSubject: late headers\r\n\r\nbody")
+    assert (parsed.subject, parsed.from_address, parsed.body_text) == (
+        "late headers",
+        "a@example.com",
+        "body",
+    )
+    assert "blank lines before the headers removed" in parsed.defects
+    mbox = parse_message(
+        b"From a@example.com Tue Nov 24 10:00:00 2026\nFrom: a@example.com\nSubject: mbox\n\nbody\n"
+    )
+    assert (mbox.subject, mbox.body_text) == ("mbox", "body")

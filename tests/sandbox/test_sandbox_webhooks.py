@@ -182,3 +182,28 @@ def test_paused_webhook_receives_nothing_and_filters_apply():
         assert [json.loads(c)["data"]["subject"] for c in calls] == ["to a"]
         assert client.webhooks.deliveries(paused.id) == []
         assert len(client.webhooks.deliveries(only_a.id)) == 1
+
+
+def test_a_hanging_receiver_does_not_hold_up_other_webhooks():
+    release = threading.Event()
+    fast_calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "slow.example.com":
+            release.wait(10)
+        else:
+            fast_calls.append(request.headers["X-Robotomail-Delivery-Id"])
+        return httpx.Response(200)
+
+    with Sandbox(webhook_transport=httpx.MockTransport(handler)) as sb, sb.client() as client:
+        mb = client.mailboxes.create("two-hooks")
+        slow = client.webhooks.create("https://slow.example.com/h", events=["message.received"])
+        client.webhooks.create("https://fast.example.com/h", events=["message.received"])
+        for n in range(3):
+            sb.inject({"from": "a@example.com", "to": mb.full_address, "subject": f"s{n}", "bodyText": "b"})
+        try:
+            wait_for(lambda: len(fast_calls) == 3, what="fast deliveries while the slow one hangs")
+            assert {d.status for d in client.webhooks.deliveries(slow.id)} == {"PENDING"}
+        finally:
+            release.set()
+        wait_for(lambda: {d.status for d in client.webhooks.deliveries(slow.id)} == {"DELIVERED"}, what="slow")

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import smtplib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from agentmail_tools._mime import build_message, parse_message
-from agentmail_tools.sandbox._smtp import SMTPIngress, SMTPRelayError, _Handler, relay
+from agentmail_tools.sandbox._smtp import SMTPIngress, SMTPRelayError, _Controller, _Handler, relay
 
 CORPUS = Path(__file__).parent / "corpus"
 CASES = json.loads((CORPUS / "cases.json").read_text(encoding="utf-8"))
@@ -383,3 +387,82 @@ def test_relay_unreachable_smarthost() -> None:
             timeout=5,
         )
     assert time.monotonic() - started < 5
+
+
+# --------------------------------------------------------------------------- relay over STARTTLS + AUTH
+
+
+def _self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a fresh self-signed cert for 127.0.0.1, and a client context trusting it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert_file, key_file)
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return server, client
+
+
+@pytest.mark.integration
+def test_relay_with_starttls_and_login(tmp_path: Path) -> None:
+    server_ctx, client_ctx = _self_signed(tmp_path)
+    upstream = Inbox(known={"customer@example.com"})
+    seen_logins: list[bytes] = []
+
+    def authenticator(
+        server: object, session: object, envelope: object, mechanism: str, data: Any
+    ) -> AuthResult:
+        seen_logins.append(data.login)
+        return AuthResult(success=isinstance(data, LoginPassword) and data.password == b"s3cret")
+
+    # The ingress's own controller (binds port 0), here as a TLS + AUTH smarthost.
+    controller = _Controller(
+        _Handler(upstream.accept, upstream.deliver),
+        hostname="127.0.0.1",
+        port=0,
+        server_hostname="smarthost.test",
+        tls_context=server_ctx,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        kwargs: dict[str, Any] = {"mail_from": "agent@x.org", "rcpt_tos": ["customer@example.com"]}
+        target = {"host": "127.0.0.1", "port": controller.port, "timeout": 10}
+        with pytest.raises(SMTPRelayError):  # the server insists on TLS first
+            relay(b"Subject: x\r\n\r\ny", **kwargs, **target)
+        with pytest.raises(SMTPRelayError):  # an untrusted certificate is refused by default
+            relay(b"Subject: x\r\n\r\ny", **kwargs, **target, starttls=True)
+        relay(b"Subject: over tls\r\n\r\ny", **kwargs, **target, starttls=True, ssl_context=client_ctx,
+              username="agent", password="s3cret")  # fmt: skip
+    finally:
+        controller.stop()
+    assert [parse_message(raw).subject for _, _, raw in upstream.delivered] == ["over tls"]
+    assert seen_logins == [b"agent"]
