@@ -195,7 +195,8 @@ def make_thread(
             body = f"Hi,\n\n{answer_t.format(**values)}\n\nKind regards,\nSupport"
             inbound = False
         else:
-            body = rng.choice(FOLLOW_UPS_CUSTOMER if inbound else FOLLOW_UPS_AGENT)
+            # Unique per message, so embedding de-duplication cannot flatter the ingest figure.
+            body = f"{rng.choice(FOLLOW_UPS_CUSTOMER if inbound else FOLLOW_UPS_AGENT)} (note {n}.{i})"
         if messages:
             body += _quote(messages[-1])
         message_id = f"{thread_id}-m{i}"

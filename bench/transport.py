@@ -151,6 +151,44 @@ def _thread_get_latency(
     return statistics.median(timings), _percentile(timings, 0.95)
 
 
+_NOOP_SERVER = """
+import socket, uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+async def ep(request):
+    await request.body()
+    return JSONResponse({"ok": True}, status_code=201)
+sock = socket.socket(); sock.bind(("127.0.0.1", 0)); sock.listen(128)
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(Starlette(routes=[Route("/x", ep, methods=["POST"])]), log_level="warning",
+                              lifespan="off")).run(sockets=[sock])
+"""
+
+
+def _noop_http_rate(total: int) -> float:
+    """Round trips/s to a no-op Starlette endpoint on uvicorn: the HTTP stack's own ceiling here."""
+    proc = subprocess.Popen([sys.executable, "-c", _NOOP_SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = f"http://127.0.0.1:{int(proc.stdout.readline())}/x"
+        per_client = total // CLIENTS
+        body = {"to": ["bench@example.com"], "subject": "Bench", "bodyText": "hello"}
+
+        def worker(_: int) -> None:
+            with httpx.Client() as http:
+                for _ in range(per_client):
+                    http.post(url, json=body)
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            list(pool.map(worker, range(CLIENTS)))
+        return per_client * CLIENTS / (time.perf_counter() - started)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 class _ServedElsewhere:
     """The sandbox served by a separate process (as ``agentmail-tools sandbox serve`` runs it),
     so the benchmark's client threads do not share the server's interpreter lock."""
@@ -228,6 +266,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             direct_rate = _send_direct(sandbox, mb["id"], sends // 2)
             ceiling = _sqlite_ceiling(sandbox, mb["id"], sends // 2)
             long_mailbox, long_thread = _build_long_thread(sandbox, thread_size)
+        noop_rate = _noop_http_rate(sends // 2)
         server = _ServedElsewhere(data)
         try:
             http_rate = _send_over_http(server, mb["id"], sends)
@@ -239,6 +278,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     rows.append({"figure": f"sends/s over HTTP, {CLIENTS} clients", "value": http_rate,
                  "baseline": "same rows straight into SQLite", "baseline value": ceiling,
                  "ratio": http_rate / ceiling})  # fmt: skip
+    rows.append({"figure": f"sends/s over HTTP, {CLIENTS} clients", "value": http_rate,
+                 "baseline": "no-op endpoint on the same HTTP stack", "baseline value": noop_rate,
+                 "ratio": http_rate / noop_rate})  # fmt: skip
     rows.append({"figure": "sends/s, service layer without HTTP", "value": direct_rate,
                  "baseline": "same rows straight into SQLite", "baseline value": ceiling,
                  "ratio": direct_rate / ceiling})  # fmt: skip

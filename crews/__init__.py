@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ._models import PolicyDecision, ReplyDraft, ReviewResult, RunStats, TriageResult
     from ._review import ReviewError, ReviewItem, ReviewQueue
     from ._run import InboxRun, run_inbox
-    from ._runner import CrewFailed, kickoff_crew
+    from ._runner import CrewFailed, ModelUnavailable, kickoff_crew
     from ._worker import Worker, WorkerStats
     from .evals import EvalReport, run_eval
     from .policy import PolicyCrew
@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "InboxRun": "._run",
     "MailboxConfig": "._config",
     "MeteredLLM": "._llm",
+    "ModelUnavailable": "._runner",
     "OfflineLLM": "._llm",
     "Persona": "._config",
     "PolicyCrew": ".policy",
@@ -103,6 +104,7 @@ __all__ = [
     "InboxRun",
     "MailboxConfig",
     "MeteredLLM",
+    "ModelUnavailable",
     "OfflineLLM",
     "Persona",
     "PolicyCrew",

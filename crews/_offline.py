@@ -39,8 +39,44 @@ _CLOSING_RE = re.compile(r"\b(thanks|thank you|cheers|that worked|works now|solv
 _BOUNCE_SENDER_RE = re.compile(r"^(mailer-daemon|postmaster|bounces?)([+@]|$)", re.IGNORECASE)
 
 
+# A few equivalences customers and help centres use for the same thing.
+_SYNONYMS = {
+    "yearly": "year",
+    "annual": "year",
+    "annually": "year",
+    "monthly": "month",
+    "cost": "price",
+    "costs": "price",
+    "much": "price",
+    "pricing": "price",
+    "prices": "price",
+    "$": "price",
+    "refunded": "refund",
+    "refundable": "refund",
+    "delivered": "delivery",
+    "deliver": "delivery",
+    "shipped": "ship",
+    "shipping": "ship",
+    "cancelled": "cancel",
+    "canceled": "cancel",
+    "cancellation": "cancel",
+    "parcel": "package",
+    "package": "package",
+}
+
+
 def _tokens(text: str) -> list[str]:
-    return [_stem(t) for t in _WORD_RE.findall(text.lower()) if t not in _STOPWORDS and len(t) > 1]
+    words = _WORD_RE.findall(text.lower())
+    out = []
+    for word in words:
+        if word.startswith("$"):
+            out.append("price")
+            word = word[1:]
+        if word in _SYNONYMS:
+            out.append(_SYNONYMS[word])
+        elif word not in _STOPWORDS and len(word) > 1:
+            out.append(_stem(word))
+    return out
 
 
 def _stem(token: str) -> str:
@@ -224,7 +260,7 @@ def offline_reply(text: str) -> dict[str, Any]:
     signature_match = re.search(r"^\s*Signature: (.+)$", text, flags=re.MULTILINE)
     signature = signature_match.group(1).strip() if signature_match else "— Support"
     body_lines = [ln for ln in email["body"].splitlines() if not ln.startswith(">")]
-    query = _tokens(email["subject"]) * 2 + _tokens("\n".join(body_lines))
+    query = _tokens(email["subject"]) + _tokens("\n".join(body_lines))
     counts: dict[str, float] = {}
     for term in query:
         counts[term] = counts.get(term, 0.0) + 1.0
@@ -249,10 +285,10 @@ def offline_reply(text: str) -> dict[str, Any]:
         for cand in candidates:
             if cand in chosen or (cand[2] not in used_sources and len(used_sources) >= 2):
                 continue
-            gain = sum(weights.get(t, 0.0) for t in cand[4] - covered) / (len(cand[4]) + 4) ** 0.5
+            gain = sum(weights.get(t, 0.0) for t in cand[4] - covered) / (len(cand[4]) + 6) ** 0.25
             if gain > best_gain:
                 best, best_gain = cand, gain
-        if best is None or best_gain < max(0.25, 0.4 * first_gain):
+        if best is None or best_gain < max(0.25, 0.25 * first_gain):
             break
         first_gain = first_gain or best_gain
         chosen.append(best)

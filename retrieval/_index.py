@@ -203,7 +203,12 @@ class MailIndex:
         return self._generation
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.embed_documents(texts) if texts else []
+        if not texts:
+            return []
+        # Mail repeats itself ("Thanks!", templated answers): embed each distinct text once.
+        unique = list(dict.fromkeys(texts))
+        vectors = dict(zip(unique, self.embedder.embed_documents(unique), strict=True))
+        return [vectors[t] for t in texts]
 
     def _write(
         self,

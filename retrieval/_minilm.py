@@ -53,12 +53,18 @@ def find_model_dir() -> Path:
 
 
 def _layer_norm(x: npt.NDArray[np.float32], w: Any, b: Any, eps: float) -> npt.NDArray[np.float32]:
+    """LayerNorm over the last axis; returns a new array (``x`` is left alone)."""
     import numpy as np
 
-    mean = x.mean(axis=-1, keepdims=True)
-    centred = x - mean
-    var = np.mean(centred * centred, axis=-1, keepdims=True)
-    return centred / np.sqrt(var + eps) * w + b  # type: ignore[no-any-return]
+    shape = x.shape
+    centred = x.reshape(-1, shape[-1]) - x.reshape(-1, shape[-1]).mean(axis=-1, keepdims=True)
+    var = np.einsum("ij,ij->i", centred, centred)[:, None]
+    var /= shape[-1]
+    var += eps
+    centred /= np.sqrt(var, out=var)
+    centred *= w
+    centred += b
+    return centred.reshape(shape)
 
 
 def _gelu_(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -163,6 +169,11 @@ class MiniLM:
                 [w[p + f"attention.self.{n}.weight"].T for n in ("query", "key", "value")], axis=1
             )
             qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
+            # Fold the 1/sqrt(head_dim) attention scale into the query projection (one pass less).
+            hidden = qkv_b.shape[0] // 3
+            head_scale = 1.0 / np.sqrt(hidden // int(config["num_attention_heads"]))
+            qkv_w[:, :hidden] *= head_scale
+            qkv_b[:hidden] *= head_scale
             self._layers.append(
                 {
                     "qkv_w": np.ascontiguousarray(qkv_w, dtype=f32),
@@ -224,19 +235,21 @@ class MiniLM:
         h = _layer_norm(h, *self._emb_ln, self._eps).reshape(n * seq, hidden_size)
         # Additive mask: padded keys get a large negative score (as BERT does with finfo.min).
         bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
-        scale = np.float32(1.0 / np.sqrt(head_dim))
         for layer in self._layers:
-            qkv = h @ layer["qkv_w"] + layer["qkv_b"]
+            qkv = h @ layer["qkv_w"]
+            qkv += layer["qkv_b"]
             qkv = qkv.reshape(n, seq, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores = q @ k.transpose(0, 1, 3, 2)
+            scores += bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
             ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(n * seq, hidden_size)
-            h = _layer_norm(
-                ctx @ layer["o_w"] + layer["o_b"] + h, layer["ln1"][0], layer["ln1"][1], self._eps
-            )
+            attn = ctx @ layer["o_w"]
+            attn += layer["o_b"]
+            attn += h
+            h = _layer_norm(attn, layer["ln1"][0], layer["ln1"][1], self._eps)
             ffn = np.empty_like(h)
             for r in range(0, h.shape[0], _ROW_BLOCK):
                 inter = h[r : r + _ROW_BLOCK] @ layer["i_w"]

@@ -196,7 +196,13 @@ def apply_event(
         return None
     if kind == "message.sent":
         data.setdefault("direction", "OUTBOUND")
-    if data.get("body_text") is None and data.get("bodyText") is None and client is not None:
+    has_body = any(data.get(key) is not None for key in ("body_text", "bodyText", "body_html", "bodyHtml"))
+    if not has_body and client is None:
+        # Status events (message.sent) carry no body; indexing an empty message would only
+        # add noise. The next sync, or apply_event with client=, indexes it properly.
+        logger.info("%s event for %s has no body and no client to fetch it; skipped", kind, message_id)
+        return None
+    if not has_body:
         message = client.messages.get(mailbox_id, message_id)
         stats = index.index_message(message, mailbox_id=mailbox_id)
         thread_id = _thread_of(message)

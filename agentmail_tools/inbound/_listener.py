@@ -34,7 +34,7 @@ from typing import Any
 
 from .._errors import MailTimeoutError
 from ._event import InboundEvent, InvalidEventError
-from ._queue import InboundQueue
+from ._queue import InboundQueue, put_batch
 from ._resume import Backoff, JsonState, is_fatal, retry_after_of
 
 __all__ = ["AsyncSSEListener", "ListenerStats", "SSEListener"]
@@ -42,6 +42,7 @@ __all__ = ["AsyncSSEListener", "ListenerStats", "SSEListener"]
 logger = logging.getLogger("agentmail_tools")
 
 _SEEN_IDS = 10_000  # recent event ids remembered in memory (the queue remembers them all)
+_MAX_BATCH = 256  # frames written to the queue in one transaction
 
 
 @dataclass
@@ -147,44 +148,56 @@ class _ListenerCore:
             return self.frame_timeout
         return None if self._client_times_reads else self.heartbeat_timeout
 
-    def _accept(self, frame: Any) -> str | None:
-        """Handle one frame; returns an outcome when the frame ends the connection.
+    def _accept_batch(self, frames: Sequence[Any]) -> str | None:
+        """Handle frames already received, in order, with one queue write for all of them.
 
-        Blocking (a queue write and a small file write); the async listener runs it in a
-        worker thread.
+        Blocking (a queue transaction and maybe a small file write); the async listener
+        runs it in a worker thread. A replay after an outage arrives as a burst: batching
+        it costs one disk sync per batch instead of one per event.
         """
-        name = getattr(frame, "event", None)
-        if name == "reconnect":
-            self.stats.reconnect_requests += 1
-            return _Outcome.RECONNECT
-        self.stats.received += 1
-        frame_id = getattr(frame, "id", None)
-        frame_id = None if frame_id is None else str(frame_id)
-        if frame_id is not None and frame_id in self._seen:
-            self.stats.duplicates += 1
-            return None
-        try:
-            event = InboundEvent.from_stream_event(frame)
-        except InvalidEventError as err:
-            # Unusable, and it will not become usable: skip it (and move past its id).
-            self.stats.invalid += 1
-            logger.warning("skipping SSE event %s (%s): %s", frame_id, name, err)
-        else:
-            fresh = self.queue.put(event)
-            if fresh:
-                self.stats.enqueued += 1
-            else:
+        outcome: str | None = None
+        events: list[InboundEvent] = []
+        ids: list[str] = []
+        batch_ids: set[str] = set()
+        for frame in frames:
+            name = getattr(frame, "event", None)
+            if name == "reconnect":
+                self.stats.reconnect_requests += 1
+                outcome = _Outcome.RECONNECT
+                break  # the server closes after it; anything later is replayed on resume
+            self.stats.received += 1
+            raw_id = getattr(frame, "id", None)
+            frame_id = None if raw_id is None else str(raw_id)
+            if frame_id is not None and (frame_id in self._seen or frame_id in batch_ids):
                 self.stats.duplicates += 1
-            if self._on_event is not None:
-                try:
-                    self._on_event(event, fresh)
-                except Exception:  # the event is safely queued; a callback must not drop the stream
-                    logger.exception("on_event callback failed for %s", event.event_id)
-        if frame_id is not None:
+                continue
+            try:
+                events.append(InboundEvent.from_stream_event(frame))
+            except InvalidEventError as err:
+                # Unusable, and it will not become usable: skip it (and move past its id).
+                self.stats.invalid += 1
+                logger.warning("skipping SSE event %s (%s): %s", frame_id, name, err)
+            if frame_id is not None:
+                ids.append(frame_id)
+                batch_ids.add(frame_id)
+        if events:
+            results = put_batch(self.queue, events)
+            for event, fresh in zip(events, results, strict=True):
+                if fresh:
+                    self.stats.enqueued += 1
+                else:
+                    self.stats.duplicates += 1
+                if self._on_event is not None:
+                    try:
+                        self._on_event(event, fresh)
+                    except Exception:  # the event is safely queued; a callback must not drop the stream
+                        logger.exception("on_event callback failed for %s", event.event_id)
+        for frame_id in ids:
             self._remember(frame_id)
-            self.last_event_id = frame_id
+        if ids:
+            self.last_event_id = ids[-1]
             self.save_state(force=False)
-        return None
+        return outcome
 
     def save_state(self, *, force: bool = True) -> None:
         """Persist the last event id (throttled unless ``force``).
@@ -330,6 +343,24 @@ class SSEListener(_ListenerCore):
                         return _Outcome.DEAD
                     continue
                 last_frame = time.monotonic()
+                control: tuple[str, Any] | None = None
+                if kind == "frame":
+                    batch = [item]
+                    while len(batch) < _MAX_BATCH:  # whatever else already arrived goes too
+                        try:
+                            more = frames.get_nowait()
+                        except queue_module.Empty:
+                            break
+                        if more[0] != "frame":
+                            control = more
+                            break
+                        batch.append(more[1])
+                    outcome = self._accept_batch(batch)
+                    if outcome is not None:
+                        return outcome
+                    if control is None:
+                        continue
+                    kind, item = control
                 if kind == "open":
                     self.stats.opened += 1
                     continue
@@ -337,9 +368,6 @@ class SSEListener(_ListenerCore):
                     raise item
                 if kind == "end":
                     return _Outcome.ENDED
-                outcome = self._accept(item)
-                if outcome is not None:
-                    return outcome
         finally:
             cancelled.set()
             stream = holder.get("stream")
@@ -414,36 +442,60 @@ class AsyncSSEListener(_ListenerCore):
 
     async def _listen_once(self, stop: asyncio.Event) -> str:
         async with contextlib.AsyncExitStack() as stack:
+            self.stats.connections += 1
             stream: Any = self.client.events.stream(**self._stream_kwargs())
             if inspect.isawaitable(stream):
                 stream = await stream
             if hasattr(stream, "__aenter__"):
                 stream = await stack.enter_async_context(stream)
-            self.stats.connections += 1
             self.stats.opened += 1
-            frames = stream.__aiter__()
+            # A reader task fills a bounded inbox; this loop takes everything already there
+            # as one batch (one queue transaction), and can give up on a silent stream.
+            inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=4 * _MAX_BATCH)
+
+            async def read() -> None:
+                try:
+                    async for frame in stream:
+                        await inbox.put(("frame", frame))
+                    await inbox.put(("end", None))
+                except Exception as err:  # handed to the listening loop, which decides
+                    await inbox.put(("error", err))
+
+            reader = asyncio.ensure_future(read())
             stopper = asyncio.ensure_future(stop.wait())
             try:
                 while True:
-                    nxt = asyncio.ensure_future(frames.__anext__())
+                    getter = asyncio.ensure_future(inbox.get())
                     done, _ = await asyncio.wait(
-                        {nxt, stopper}, timeout=self._watchdog, return_when=asyncio.FIRST_COMPLETED
+                        {getter, stopper}, timeout=self._watchdog, return_when=asyncio.FIRST_COMPLETED
                     )
-                    if nxt not in done:
-                        nxt.cancel()
-                        with contextlib.suppress(BaseException):
-                            await nxt
+                    if getter not in done:
+                        getter.cancel()
                         return _Outcome.STOPPED if stopper in done else _Outcome.DEAD
-                    try:
-                        frame = nxt.result()
-                    except StopAsyncIteration:
-                        return _Outcome.ENDED
-                    outcome = await asyncio.to_thread(self._accept, frame)
-                    if outcome is not None:
-                        return outcome
+                    kind, item = getter.result()
+                    control: tuple[str, Any] | None = None
+                    if kind == "frame":
+                        batch = [item]
+                        while len(batch) < _MAX_BATCH:
+                            try:
+                                more = inbox.get_nowait()
+                            except asyncio.QueueEmpty:
+                                break
+                            if more[0] != "frame":
+                                control = more
+                                break
+                            batch.append(more[1])
+                        outcome = await asyncio.to_thread(self._accept_batch, batch)
+                        if outcome is not None:
+                            return outcome
+                        if control is None:
+                            continue
+                        kind, item = control
+                    if kind == "error":
+                        raise item
+                    return _Outcome.ENDED
             finally:
                 stopper.cancel()
-                aclose = getattr(frames, "aclose", None)
-                if aclose is not None:
-                    with contextlib.suppress(Exception):
-                        await aclose()
+                reader.cancel()
+                with contextlib.suppress(BaseException):
+                    await reader

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from ._event import InboundEvent
-from ._queue import InboundQueue
+from ._queue import InboundQueue, put_batch
 from ._resume import Backoff, JsonState, is_fatal, retry_after_of
 
 __all__ = ["AsyncPoller", "Poller"]
@@ -113,10 +113,8 @@ class _PollerCore:
         ]
         unique = {m.id: m for m in fresh}
         ordered = sorted(unique.values(), key=lambda m: (_created(m), m.id))
-        added = 0
-        for message in ordered:
-            if self.queue.put(InboundEvent.from_message(message)):
-                added += 1
+        # One transaction for the whole poll: a backlog costs one disk sync, not one per message.
+        added = sum(put_batch(self.queue, [InboundEvent.from_message(m) for m in ordered])) if ordered else 0
         newest = max((_created(m) for m in messages), default=None)
         if newest is not None and (self.cursor is None or newest > self.cursor):
             self.cursor = newest

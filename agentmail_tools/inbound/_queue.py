@@ -141,6 +141,14 @@ class DeadLetter:
     dead_at: float
 
 
+def put_batch(queue: InboundQueue, events: Sequence[InboundEvent]) -> builtins.list[bool]:
+    """``put`` each event, in one transaction when the queue offers ``put_many``."""
+    put_many = getattr(queue, "put_many", None)
+    if callable(put_many):
+        return builtins.list(put_many(events))
+    return [queue.put(event) for event in events]
+
+
 @runtime_checkable
 class InboundQueue(Protocol):
     """What sources and workers need from a queue; a broker can implement it later."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from .._webhooks import DELIVERY_ID_HEADER, SIGNATURE_HEADER, verify_webhook
 from ._event import InboundEvent, InvalidEventError
-from ._queue import InboundQueue
+from ._queue import InboundQueue, put_batch
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "WebhookReceiver"]
 
@@ -49,13 +49,6 @@ def _header(headers: Mapping[str, str] | Iterable[tuple[Any, Any]], name_lower: 
         if k.lower() == name_lower:
             return value.decode("latin-1") if isinstance(value, bytes) else str(value)
     return None
-
-
-def _write_batch(queue: InboundQueue, events: list[InboundEvent]) -> list[bool]:
-    put_many = getattr(queue, "put_many", None)
-    if callable(put_many):
-        return list(put_many(events))
-    return [queue.put(event) for event in events]
 
 
 class _Slot:
@@ -97,7 +90,7 @@ class _ThreadGroupCommit:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
             try:
-                results = _write_batch(self._queue, [s.event for s in batch])
+                results = put_batch(self._queue, [s.event for s in batch])
             except BaseException as err:
                 with self._cond:
                     for item in batch:
@@ -152,7 +145,7 @@ class _GroupCommit:
         return await future
 
     def _write(self, events: list[InboundEvent]) -> list[bool]:
-        return _write_batch(self._queue, events)
+        return put_batch(self._queue, events)
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()

@@ -99,7 +99,13 @@ class Sandbox:
         """The mail domain of sandbox mailboxes without a custom domain."""
         return self.service.default_domain
 
+    def _check_open(self) -> None:
+        if self._closed:
+            msg = "this Sandbox is closed; create a new Sandbox(path) to open the data again"
+            raise RuntimeError(msg)
+
     def _loop_thread(self) -> LoopThread:
+        self._check_open()
         with self._lock:
             if self._loop is None:
                 self._loop = LoopThread()
@@ -111,6 +117,7 @@ class Sandbox:
 
     def async_transport(self) -> AsyncASGITransport:
         """An async httpx transport calling this sandbox in-process on the caller's loop."""
+        self._check_open()
         return AsyncASGITransport(self.app)
 
     def client(self, **kwargs: Any) -> MailClient:
@@ -138,6 +145,7 @@ class Sandbox:
         Returns the started :class:`SandboxServer` (a context manager that stops it).
         ``smtp_port=None`` serves HTTP only.
         """
+        self._check_open()
         server = SandboxServer(self, host=host, port=port, smtp_port=smtp_port).start()
         self._servers.append(server)
         return server

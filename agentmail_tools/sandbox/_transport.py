@@ -118,6 +118,9 @@ class SyncASGITransport(httpx.BaseTransport):
         self._loop = loop
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._loop.loop.is_closed() or not self._loop.loop.is_running():
+            msg = "the in-process sandbox is closed"
+            raise httpx.ConnectError(msg, request=request)
         body = request.read()
         chunks: queue.Queue[Any] = queue.Queue()
         started: concurrent.futures.Future[tuple[int, list[tuple[bytes, bytes]]]] = (

@@ -289,3 +289,22 @@ def test_follow_up_lands_in_the_same_thread_with_history_in_context(env: Any) ->
     assert sent.thread_id == first.thread_id and sent.in_reply_to == follow.message_id
     assert any("shipping" in c for c in r2.draft.citations)
     assert "Recent messages" in json.dumps(r2.model_dump()) or r2.context_tokens > 0
+
+
+def test_unreachable_model_is_retried_later_not_held(env: Any) -> None:
+    from crews import ModelUnavailable
+
+    inbound = ask_delivery(env)
+
+    def down(prompt: str) -> Any:
+        raise ConnectionError("connection refused by the model server")
+
+    agent = env.agent(ScriptedLLM([down] * 10))  # CrewAI retries a few times itself first
+    with pytest.raises(ModelUnavailable):
+        agent.process(env.event(inbound))
+    assert agent.reviews.list() == [] and env.outbound() == []
+    assert agent.decisions.get(env.event(inbound).event_id).outcome == "failed"
+    # The worker's retry: the model is back, the event is answered once.
+    agent.llm = ScriptedLLM([triage(), cited_reply, review()])
+    assert agent.process(env.event(inbound)).outcome == "replied"
+    assert len(env.outbound()) == 1

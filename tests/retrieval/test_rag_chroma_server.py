@@ -86,7 +86,12 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _exercise(index: MailIndex) -> dict[str, Any]:
-    msgs = [make_message(f"m{i}", f"Order {i} arrived damaged, please replace it.", thread_id=f"t{i % 2}", minutes=i) for i in range(6)]
+    msgs = [
+        make_message(
+            f"m{i}", f"Order {i} arrived damaged, please replace it.", thread_id=f"t{i % 2}", minutes=i
+        )
+        for i in range(6)
+    ]
     msgs.append(make_message("x", "Other tenant damaged order", mailbox_id="mb-b"))
     first = index.index_messages(msgs)
     again = index.index_messages(msgs)
@@ -105,7 +110,9 @@ def _exercise(index: MailIndex) -> dict[str, Any]:
     }
 
 
-def test_same_code_on_server_and_embedded(chroma_server: Any, tmp_path: Path, embedder: MiniLMEmbeddingFunction) -> None:
+def test_same_code_on_server_and_embedded(
+    chroma_server: Any, tmp_path: Path, embedder: MiniLMEmbeddingFunction
+) -> None:
     server = MailIndex(chroma_client=chroma_server, embedding_function=embedder, collection_prefix="it_")
     embedded = MailIndex(tmp_path / "embedded", embedding_function=embedder)
     on_server, on_disk = _exercise(server), _exercise(embedded)

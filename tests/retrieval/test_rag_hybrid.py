@@ -17,17 +17,45 @@ from retrieval._hybrid import tokenize
 def _seed(index: MailIndex) -> None:
     index.index_messages(
         [
-            make_message("inv", "Invoice INV-2291 was paid twice.", subject="Billing", sender="ann@example.com", minutes=0),
-            make_message("money", "I would like my money back for the duplicate payment.", subject="Help", thread_id="th-2", minutes=10),
-            make_message("ship", "Where is my parcel? Tracking says nothing.", subject="Parcel", thread_id="th-3", minutes=20),
-            make_message("reply", "We refunded INV-2291 today.", subject="Re: Billing", direction="OUTBOUND", sender="support@x.test", minutes=30),
+            make_message(
+                "inv",
+                "Invoice INV-2291 was paid twice.",
+                subject="Billing",
+                sender="ann@example.com",
+                minutes=0,
+            ),
+            make_message(
+                "money",
+                "I would like my money back for the duplicate payment.",
+                subject="Help",
+                thread_id="th-2",
+                minutes=10,
+            ),
+            make_message(
+                "ship",
+                "Where is my parcel? Tracking says nothing.",
+                subject="Parcel",
+                thread_id="th-3",
+                minutes=20,
+            ),
+            make_message(
+                "reply",
+                "We refunded INV-2291 today.",
+                subject="Re: Billing",
+                direction="OUTBOUND",
+                sender="support@x.test",
+                minutes=30,
+            ),
             make_message("other", "Invoice INV-2291 belongs to another tenant", mailbox_id="mb-b"),
         ]
     )
 
 
 def test_bm25_ranks_rare_terms_higher() -> None:
-    docs = [tokenize(t) for t in ("the refund policy", "refund refund refund", "shipping policy", "INV-2291 refund")]
+    docs = [
+        tokenize(t)
+        for t in ("the refund policy", "refund refund refund", "shipping policy", "INV-2291 refund")
+    ]
     model = BM25(docs)
     top = model.top(tokenize("INV-2291 refund"), 2)
     assert top[0][0] == 3
@@ -83,8 +111,17 @@ def test_sandbox_full_text_search_is_used(index: MailIndex) -> None:
     with sandbox_mod.Sandbox() as sb:
         client = sb.client()
         box = client.mailboxes.create("support")
-        sb.inject({"from": "a@example.com", "to": box.full_address, "subject": "Invoice", "bodyText": "Invoice INV-77 paid twice"})
-        sb.inject({"from": "b@example.com", "to": box.full_address, "subject": "Parcel", "bodyText": "Parcel lost"})
+        sb.inject(
+            {
+                "from": "a@example.com",
+                "to": box.full_address,
+                "subject": "Invoice",
+                "bodyText": "Invoice INV-77 paid twice",
+            }
+        )
+        sb.inject(
+            {"from": "b@example.com", "to": box.full_address, "subject": "Parcel", "bodyText": "Parcel lost"}
+        )
         from retrieval import sync_mailbox
 
         sync_mailbox(client, index, box.id)
@@ -100,7 +137,12 @@ def test_hosted_api_without_search_falls_back_to_bm25(index: MailIndex) -> None:
         return httpx.Response(404, json={"error": "Not found", "code": "NOT_FOUND"})
 
     _seed(index)
-    client = MailClient(api_key="k", base_url="https://api.robotomail.com/v1", transport=httpx.MockTransport(handler), max_retries=0)
+    client = MailClient(
+        api_key="k",
+        base_url="https://api.robotomail.com/v1",
+        transport=httpx.MockTransport(handler),
+        max_retries=0,
+    )
     search = HybridSearch(index, client=client)
     results = search.search("mb-a", "INV-2291", limit=1)
     assert "bm25" in results[0].matched_by
@@ -111,7 +153,9 @@ def test_hosted_api_without_search_falls_back_to_bm25(index: MailIndex) -> None:
         strict.search("mb-a", "INV-2291")
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"keyword": "grep"}, "keyword"), ({"keyword": "backend"}, "client")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"keyword": "grep"}, "keyword"), ({"keyword": "backend"}, "client")]
+)
 def test_bad_configuration(index: MailIndex, kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         HybridSearch(index, **kwargs)

@@ -153,3 +153,43 @@ def test_persistent_index_survives_reopen(tmp_path: Path, embedder: MiniLMEmbedd
 def test_path_and_client_are_exclusive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="either"):
         MailIndex(tmp_path, chroma_client=object())
+
+
+def test_message_shapes_models_rest_and_event_data(index: MailIndex) -> None:
+    from agentmail_tools import Message
+
+    model = Message.model_validate(make_message("model", "From the typed model."))
+    html_only = {**make_message("html", ""), "bodyHtml": "<p>Only <b>HTML</b> here</p>"}
+    event_data = {
+        "message_id": "event",
+        "mailbox_id": "mb-a",
+        "from": "Eve@Example.com",
+        "subject": "From an event",
+        "body_text": "Event payload body.",
+        "thread_id": "th-1",
+        "received_at": "2026-03-02T10:00:00Z",
+    }
+    assert index.index_messages([model, html_only, event_data]).indexed == 3
+    by_id = {m["id"]: m for m in index.thread_messages("mb-a", "th-1")}
+    assert by_id["model"]["text"] == "From the typed model."
+    assert "Only HTML here" in by_id["html"]["text"].replace("**", "")
+    assert by_id["event"]["from"] == "eve@example.com" and by_id["event"]["date"].startswith("2026-03-02T10:00")
+
+
+def test_identical_texts_are_embedded_once() -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    class Counting(DeterministicFakeEmbedding):
+        calls: list[int] = []
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            self.calls.append(len(texts))
+            return super().embed_documents(texts)
+
+    fake = Counting(size=16)
+    with MailIndex(embedding_function=fake) as index:
+        index.index_messages([make_message(f"t{i}", "Thanks!", thread_id=f"t{i}", subject="") for i in range(10)])
+        assert fake.calls == [1]
+        assert index.count("messages") == 10
+        # Any LangChain Embeddings plugs in: queries use it too.
+        assert index.query("mb-a", "Thanks!", k=3)[0].text == "Thanks!"

@@ -37,7 +37,14 @@ def test_backfill_is_paged_and_running_again_changes_nothing(sandbox: Any, index
     _inject(sandbox, box, 7)
     pages: list[tuple[int, int]] = []
     summaries = ThreadSummaries()
-    first = sync_mailbox(client, index, box.id, progress=lambda r: pages.append((r.pages, r.seen)), page_size=3, summaries=summaries)
+    first = sync_mailbox(
+        client,
+        index,
+        box.id,
+        progress=lambda r: pages.append((r.pages, r.seen)),
+        page_size=3,
+        summaries=summaries,
+    )
     assert pages == [(1, 3), (2, 6), (3, 7)]
     assert (first.seen, first.indexed, first.unchanged) == (7, 7, 0)
     assert len(first.threads) == 7
@@ -80,6 +87,12 @@ def test_events_keep_the_index_fresh_and_are_idempotent(sandbox: Any, index: Mai
     # A payload without a body is fetched through the client.
     bare = {"event": "message.received", "data": {"message_id": message.id, "mailbox_id": box.id}}
     assert apply_event(index, bare, client=client).unchanged == 1  # type: ignore[union-attr]
+    # A status event without a body and no client to fetch it is skipped, not indexed empty.
+    assert (
+        apply_event(index, {"event": "message.sent", "data": {"message_id": "new", "mailbox_id": box.id}})
+        is None
+    )
+    assert index.count("messages", mailbox_id=box.id) == 1
     # Then a sync finds nothing new.
     assert sync_mailbox(client, index, box.id).indexed == 0
 

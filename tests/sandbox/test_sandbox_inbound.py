@@ -158,3 +158,24 @@ def test_smtp_oversize_is_552():
                     "a@example.com", [mb["fullAddress"]], mime(mb["fullAddress"], attachments=1, size=5000)
                 )
         assert info.value.smtp_code == 552
+
+
+@pytest.mark.integration
+def test_smarthost_permanent_refusal_becomes_a_bounce():
+    with Sandbox() as far, far.serve() as far_server:
+        far.create_mailbox("exists")
+        with (
+            Sandbox(smarthost=f"{far_server.smtp_host}:{far_server.smtp_port}") as near,
+            near.client() as client,
+        ):
+            mb = client.mailboxes.create("sender")
+            sent = client.messages.send(mb.id, to="missing@" + far.domain, subject="hello", body_text="b")
+            deadline = time.monotonic() + 10
+            while client.messages.get(mb.id, sent.id).status != "BOUNCED" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert client.messages.get(mb.id, sent.id).status == "BOUNCED"
+            assert near.outbox()[0]["relayStatus"] == "FAILED"
+            assert [s.email for s in client.suppressions.list()] == ["missing@" + far.domain]
+            with client.events.stream(last_event_id="0", events=["message.bounced"]) as stream:
+                bounced = next(iter(stream)).data.data
+            assert bounced["recipients"] == ["missing@" + far.domain] and "550" in bounced["diagnostic"]

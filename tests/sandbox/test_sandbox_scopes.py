@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _sandbox_contract import make_client
 
-from agentmail_tools import NotFoundError, PermissionDeniedError
+from agentmail_tools import BadRequestError, NotFoundError, PermissionDeniedError
 
 FULL_ACCESS = "This operation requires a full-access API key"
 
@@ -65,6 +65,9 @@ def test_scoped_key_rules(client, sandbox):
         assert other_msg.has_attachments
         with pytest.raises(NotFoundError):
             scoped.attachments.get(up.id)
+        # ...and it cannot be smuggled out by re-sending it from the scoped mailbox.
+        with pytest.raises(BadRequestError, match="Unknown attachment"):
+            scoped.messages.send(mine.id, to="x@example.com", subject="s", body_text="b", attachments=[up.id])
     assert transport.violations == []
 
 

@@ -206,4 +206,6 @@ def test_a_hanging_receiver_does_not_hold_up_other_webhooks():
             assert {d.status for d in client.webhooks.deliveries(slow.id)} == {"PENDING"}
         finally:
             release.set()
-        wait_for(lambda: {d.status for d in client.webhooks.deliveries(slow.id)} == {"DELIVERED"}, what="slow")
+        wait_for(
+            lambda: {d.status for d in client.webhooks.deliveries(slow.id)} == {"DELIVERED"}, what="slow"
+        )

@@ -1,0 +1,28 @@
+"""The sandbox package's public surface is pinned: changing it is a deliberate act."""
+
+from __future__ import annotations
+
+import agentmail_tools.sandbox as sandbox
+
+
+def test_exported_names_are_pinned_and_sorted():
+    assert sandbox.__all__ == [
+        "AsyncASGITransport",
+        "DEFAULT_DOMAIN",
+        "Sandbox",
+        "SandboxLimits",
+        "SandboxServer",
+        "SyncASGITransport",
+    ]
+    assert sandbox.__all__ == sorted(sandbox.__all__)
+    for name in sandbox.__all__:
+        assert getattr(sandbox, name).__module__ if name != "DEFAULT_DOMAIN" else sandbox.DEFAULT_DOMAIN
+
+
+def test_importing_the_sandbox_does_not_import_heavy_frameworks():
+    import subprocess
+    import sys
+
+    code = "import agentmail_tools.sandbox, sys; print(sorted(m for m in ('crewai', 'chromadb', 'retrieval', 'crews') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
