@@ -64,7 +64,7 @@ def _layer_norm(x: npt.NDArray[np.float32], w: Any, b: Any, eps: float) -> npt.N
     centred /= np.sqrt(var, out=var)
     centred *= w
     centred += b
-    return centred.reshape(shape)
+    return centred.reshape(shape)  # type: ignore[no-any-return]
 
 
 def _gelu_(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -16,11 +16,14 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._errors import MailError
+
+if TYPE_CHECKING:
+    from .._models import MessageReceivedData
 
 __all__ = ["EventSource", "InboundEvent", "InvalidEventError"]
 
@@ -148,6 +151,24 @@ class InboundEvent(BaseModel):
         if self.delivery_id:
             keys.append(f"{self.source}:{self.delivery_id}")
         return keys
+
+    def message_received(self) -> MessageReceivedData:
+        """The payload typed as :class:`~agentmail_tools.MessageReceivedData` (``from_``, attachments ...).
+
+        Raises:
+            InvalidEventError: this is not a ``message.received`` event, or its payload is
+                not shaped like one.
+        """
+        from .._models import MessageReceivedData
+
+        if self.event != "message.received":
+            msg = f"event {self.event_id} is {self.event!r}, not 'message.received'"
+            raise InvalidEventError(msg)
+        try:
+            return MessageReceivedData.model_validate(self.payload)
+        except ValueError as err:
+            msg = f"event {self.event_id} has a malformed message.received payload: {err}"
+            raise InvalidEventError(msg) from err
 
     # -- constructors -------------------------------------------------------------------
 

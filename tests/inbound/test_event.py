@@ -110,3 +110,12 @@ def test_malformed_envelopes_are_refused_clearly(body: object) -> None:
 def test_roundtrip_through_json_is_lossless() -> None:
     event = InboundEvent.from_webhook(envelope("m1"), delivery_id="d1")
     assert InboundEvent.model_validate_json(event.model_dump_json()) == event
+
+
+def test_message_received_payload_is_available_typed() -> None:
+    event = InboundEvent.from_webhook(envelope("m5", subject="Refund?"), delivery_id="d5")
+    data = event.message_received()
+    assert data.message_id == "m5" and data.from_ == "ann@example.com" and data.subject == "Refund?"
+    other = InboundEvent.from_webhook(envelope("m5", event="message.delivered"), delivery_id="d6")
+    with pytest.raises(InvalidEventError):
+        other.message_received()
