@@ -334,7 +334,7 @@ def bench_corpus(quick: bool) -> list[dict[str, Any]]:
     n = len(corpus.threads)
     latencies: list[float] = []
     for kind in ("question", "answer"):
-        ours_msg = ours_thread = base_thread = hybrid_msg = 0
+        ours_msg = ours_thread = base_thread = hybrid_msg = hybrid_thread = 0
         for t in corpus.threads:
             query = t.query if kind == "question" else t.answer_query
             start = time.perf_counter()
@@ -342,9 +342,9 @@ def bench_corpus(quick: bool) -> list[dict[str, Any]]:
             latencies.append((time.perf_counter() - start) * 1000)
             ours_msg += any(h.metadata["message_id"] == t.answer_id for h in hits)
             ours_thread += any(h.metadata.get("thread_id") == t.thread_id for h in hits)
-            hybrid_msg += any(
-                r.message_id == t.answer_id for r in hybrid.search(t.mailbox_id, query, limit=5)
-            )
+            found = hybrid.search(t.mailbox_id, query, limit=5)
+            hybrid_msg += any(r.message_id == t.answer_id for r in found)
+            hybrid_thread += any(r.thread_id == t.thread_id for r in found)
             docs = lc.similarity_search(query, k=5, filter={"mailbox_id": t.mailbox_id})
             base_thread += any(d.metadata["thread_id"] == t.thread_id for d in docs)
         label = (
@@ -356,6 +356,7 @@ def bench_corpus(quick: bool) -> list[dict[str, Any]]:
             ("answer message in top 5, MailIndex vectors", ours_msg),
             ("answer message in top 5, HybridSearch (BM25 + vectors, RRF)", hybrid_msg),
             ("right thread in top 5, MailIndex vectors", ours_thread),
+            ("right thread in top 5, HybridSearch", hybrid_thread),
         ):
             rows.append(
                 {

@@ -19,7 +19,7 @@ from agentmail_tools._validation import check_id
 
 from ._index import IndexStats, MailIndex
 
-__all__ = ["SyncProgress", "SyncResult", "apply_event", "async_sync_mailbox", "sync_mailbox"]
+__all__ = ["SyncProgress", "SyncResult", "apply_event", "async_sync_mailbox", "follow_events", "sync_mailbox"]
 
 logger = logging.getLogger("retrieval")
 
@@ -197,12 +197,12 @@ def apply_event(
     if kind == "message.sent":
         data.setdefault("direction", "OUTBOUND")
     has_body = any(data.get(key) is not None for key in ("body_text", "bodyText", "body_html", "bodyHtml"))
-    if not has_body and client is None:
-        # Status events (message.sent) carry no body; indexing an empty message would only
-        # add noise. The next sync, or apply_event with client=, indexes it properly.
-        logger.info("%s event for %s has no body and no client to fetch it; skipped", kind, message_id)
-        return None
     if not has_body:
+        if client is None:
+            # Status events (message.sent) carry no body; indexing an empty message would only
+            # add noise. The next sync, or apply_event with client=, indexes it properly.
+            logger.info("%s event for %s has no body and no client to fetch it; skipped", kind, message_id)
+            return None
         message = client.messages.get(mailbox_id, message_id)
         stats = index.index_message(message, mailbox_id=mailbox_id)
         thread_id = _thread_of(message)
@@ -213,3 +213,38 @@ def apply_event(
     if thread_id:
         _refresh_summaries(index, summaries, mailbox_id, {thread_id})
     return stats
+
+
+def follow_events(
+    client: Any,
+    index: MailIndex,
+    *,
+    mailbox_id: str | None = None,
+    last_event_id: str | None = None,
+    summaries: Any | None = None,
+    max_events: int | None = None,
+    stop: Callable[[], bool] | None = None,
+    read_timeout: float | None = None,
+) -> str | None:
+    """Index message events from the client's SSE stream (one connection); return the resume id.
+
+    Reads until the server asks for a reconnect or closes, ``max_events`` message events were
+    applied, or ``stop()`` is true after an event. Call it again with the returned id to go on;
+    events are at-least-once and :func:`apply_event` makes repeats harmless. (For a durable,
+    multi-worker pipeline use ``agentmail_tools.inbound`` and call :func:`apply_event` from it.)
+    """
+    applied = 0
+    kwargs: dict[str, Any] = {} if read_timeout is None else {"read_timeout": read_timeout}
+    with client.events.stream(
+        mailbox_id=mailbox_id, events=sorted(_MESSAGE_EVENTS), last_event_id=last_event_id, **kwargs
+    ) as stream:
+        for event in stream:
+            if event.event == "reconnect":
+                break
+            if event.id is not None:
+                last_event_id = event.id
+            if apply_event(index, event, client=client, summaries=summaries) is not None:
+                applied += 1
+            if (max_events is not None and applied >= max_events) or (stop is not None and stop()):
+                break
+    return last_event_id

@@ -232,6 +232,7 @@ SUBPACKAGE_ALL = {
         "InboxRun",
         "MailboxConfig",
         "MeteredLLM",
+        "ModelUnavailable",
         "OfflineLLM",
         "Persona",
         "PolicyCrew",

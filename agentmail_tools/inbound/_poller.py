@@ -168,7 +168,8 @@ class Poller(_PollerCore):
         mailbox_id: the mailbox to poll.
         cursor_path: JSON file keeping the cursor across restarts (None: memory only).
         start: where a fresh cursor starts: ``"beginning"`` (every message in the mailbox;
-            right for a mailbox the agent just created), ``"now"``, or a datetime.
+            right for a mailbox the agent just created), ``"now"`` (this host's clock; mail
+            from the last ``overlap`` seconds is still picked up), or a datetime.
         min_interval: seconds between polls while mail is arriving.
         max_interval: the longest wait while the mailbox is quiet (and the error backoff cap).
         overlap: seconds re-listed behind the cursor to catch late-committed messages.

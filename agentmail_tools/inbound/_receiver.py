@@ -130,6 +130,11 @@ class _GroupCommit:
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
 
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
     async def put(self, event: InboundEvent) -> bool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
@@ -149,14 +154,16 @@ class _GroupCommit:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agentmail-inbound-commit")
         while self._pending:
             # One turn of the loop first: requests already read but not yet parsed join
             # this batch instead of waiting for the next disk sync.
             await asyncio.sleep(0)
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]
+            if self._executor is None:  # first use, or after close()
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="agentmail-inbound-commit"
+                )
             try:
                 results = await loop.run_in_executor(
                     self._executor, self._write, [event for event, _ in batch]
@@ -217,6 +224,10 @@ class WebhookReceiver:
         self._app: Any = None
         self._committer = _GroupCommit(queue)
         self._thread_committer = _ThreadGroupCommit(queue)
+
+    def close(self) -> None:
+        """Release the commit thread (the queue stays open: it is the caller's)."""
+        self._committer.close()
 
     # -- framework-agnostic core --------------------------------------------------------
 

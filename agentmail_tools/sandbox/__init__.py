@@ -11,8 +11,8 @@ from ._service import DEFAULT_DOMAIN
 from ._transport import AsyncASGITransport, SyncASGITransport
 
 __all__ = [
-    "AsyncASGITransport",
     "DEFAULT_DOMAIN",
+    "AsyncASGITransport",
     "Sandbox",
     "SandboxLimits",
     "SandboxServer",

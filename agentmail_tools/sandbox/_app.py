@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -47,6 +49,20 @@ async def _json(request: Request, *, optional: bool = False) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
         raise ApiError(400, f"Request body is not valid JSON: {err}") from err
+
+
+_MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;\s*[\x20-\x7e]*)?")
+
+
+def _safe_type(content_type: str) -> str:
+    """Stored types come from the outside world; only a well-formed one becomes a header."""
+    return content_type if _MEDIA_TYPE_RE.fullmatch(content_type) else "application/octet-stream"
+
+
+def _disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the exact UTF-8 name (RFC 6266 / 5987)."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "attachment"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def build_app(service: SandboxService) -> Starlette:
@@ -161,11 +177,10 @@ def build_app(service: SandboxService) -> Starlette:
     async def download(request: Request) -> Response:
         q = request.query_params
         row, data = service.download(request.path_params["id"], q.get("expires"), q.get("signature"))
-        filename = str(row["filename"]).replace('"', "")
         return Response(
             data,
-            media_type=row["content_type"],
-            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private"},
+            media_type=_safe_type(str(row["content_type"])),
+            headers={"Content-Disposition": _disposition(str(row["filename"])), "Cache-Control": "private"},
         )
 
     # -- domains, webhooks, suppressions ---------------------------------------------------

@@ -233,18 +233,17 @@ class WebhookDispatcher:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=self.limits.webhook_timeout_seconds + 5)
+            self._thread.join(timeout=5)
             self._thread = None
 
     def _run(self) -> None:
         # A few workers so one slow or dead receiver cannot hold up every other webhook;
         # deliveries of one webhook still go out one at a time, in order.
-        with (
-            httpx.Client(
-                timeout=self.limits.webhook_timeout_seconds, transport=self._transport, follow_redirects=False
-            ) as http,
-            ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="sandbox-webhook") as pool,
-        ):
+        http = httpx.Client(
+            timeout=self.limits.webhook_timeout_seconds, transport=self._transport, follow_redirects=False
+        )
+        pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="sandbox-webhook")
+        try:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
@@ -253,6 +252,14 @@ class WebhookDispatcher:
                     logger.exception("webhook dispatcher pass failed")
                     wait = 1.0
                 self._wake.wait(wait)
+        finally:
+            # Closing must not wait for a hanging receiver: an attempt still in flight keeps
+            # its lease and is retried by whoever opens the data next.
+            pool.shutdown(wait=False, cancel_futures=True)
+            with self._inflight_lock:
+                idle = not self._inflight
+            if idle:
+                http.close()
 
     def run_due(self, http: httpx.Client, pool: ThreadPoolExecutor | None = None) -> float:
         """Start every due delivery (one batch per webhook); return seconds until the next is due."""

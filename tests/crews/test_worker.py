@@ -121,7 +121,10 @@ def test_transport_failure_is_retried_not_lost(env: Any) -> None:
     assert len(env.outbound()) == 1
 
 
-def _child(server: Any, mailbox_id: str, tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], Path]:
+def _child(
+    server: Any, mailbox_id: str, tmp_path: Path, mode: str, queue: Path | None = None
+) -> tuple[subprocess.Popen[str], Path]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     marker = tmp_path / f"{mode}.marker"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -132,7 +135,7 @@ def _child(server: Any, mailbox_id: str, tmp_path: Path, mode: str) -> tuple[sub
             server.api_key,
             mailbox_id,
             str(tmp_path / "state"),
-            str(tmp_path / "queue.db"),
+            str(queue or tmp_path / "queue.db"),
             mode,
             str(marker),
         ],
@@ -212,3 +215,42 @@ def test_worker_build_from_yaml_configs(env: Any, tmp_path: Path) -> None:
     assert stats.outcomes == {"replied": 1}
     assert (tmp_path / "decisions.db").exists() and (tmp_path / "chroma").is_dir()
     assert (tmp_path / "mailboxes" / env.mailbox.id / "guards.db").exists()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_two_worker_processes_share_one_queue_and_answer_each_email_once(tmp_path: Path) -> None:
+    from email.message import EmailMessage
+
+    from agentmail_tools.sandbox import Sandbox
+
+    with (
+        Sandbox(tmp_path / "sandbox") as sandbox,
+        sandbox.serve(smtp_port=None) as server,
+        server.client() as client,
+    ):
+        mailbox = client.mailboxes.create("support")
+        queue = SQLiteQueue(tmp_path / "queue.db")
+        for n in range(4):
+            mail = EmailMessage()
+            mail["From"], mail["To"] = f"customer{n}@example.org", mailbox.full_address
+            mail["Subject"] = f"Reset link expired ({n})"
+            mail.set_content("My password reset link says it has expired. What am I doing wrong?")
+            inbound = client.messages.get(mailbox.id, sandbox.inject(mail.as_bytes())[0]["id"])
+            queue.put(InboundEvent.from_message(inbound))
+        # Separate state folders on purpose: only the queue file is shared (guards, decisions
+        # and reviews could be shared too; the point here is that leases never overlap).
+        procs = [
+            _child(server, mailbox.id, tmp_path / f"p{i}", "complete", tmp_path / "queue.db")[0]
+            for i in range(2)
+        ]
+        outcomes: dict[str, int] = {}
+        for proc in procs:
+            out, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, err[-2000:]
+            for outcome, count in json.loads(out.strip().splitlines()[-1])["outcomes"].items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+        sent = list(client.messages.iter(mailbox.id, direction="OUTBOUND"))
+        assert len(sent) == 4 and len({m.thread_id for m in sent}) == 4
+        assert outcomes == {"replied": 4}
+        assert queue.stats().done == 4

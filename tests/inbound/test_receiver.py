@@ -300,6 +300,18 @@ async def _post(app: Any, url: str, raw: bytes, headers: dict[str, str]) -> http
         return await client.post(url, content=raw, headers=headers)
 
 
+async def test_close_releases_the_commit_thread_and_the_receiver_still_works(queue) -> None:
+    receiver = WebhookReceiver(queue, secret=SECRET)
+    raw, headers = signed(envelope("m1"), delivery_id="d1")
+    assert (await receiver.ahandle(raw, headers))[0] == 200
+    receiver.close()
+    receiver.close()
+    raw, headers = signed(envelope("m2"), delivery_id="d2")
+    assert (await receiver.ahandle(raw, headers))[0] == 200  # a new thread on demand
+    receiver.close()
+    assert queue.stats().ready == 2
+
+
 async def test_asgi_app_posts_and_refuses(receiver, queue) -> None:
     raw, headers = signed(envelope("m1"), delivery_id="d1")
     response = await _post(receiver.app, "/", raw, headers)

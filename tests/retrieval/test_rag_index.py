@@ -173,7 +173,9 @@ def test_message_shapes_models_rest_and_event_data(index: MailIndex) -> None:
     by_id = {m["id"]: m for m in index.thread_messages("mb-a", "th-1")}
     assert by_id["model"]["text"] == "From the typed model."
     assert "Only HTML here" in by_id["html"]["text"].replace("**", "")
-    assert by_id["event"]["from"] == "eve@example.com" and by_id["event"]["date"].startswith("2026-03-02T10:00")
+    assert by_id["event"]["from"] == "eve@example.com" and by_id["event"]["date"].startswith(
+        "2026-03-02T10:00"
+    )
 
 
 def test_identical_texts_are_embedded_once() -> None:
@@ -188,7 +190,9 @@ def test_identical_texts_are_embedded_once() -> None:
 
     fake = Counting(size=16)
     with MailIndex(embedding_function=fake) as index:
-        index.index_messages([make_message(f"t{i}", "Thanks!", thread_id=f"t{i}", subject="") for i in range(10)])
+        index.index_messages(
+            [make_message(f"t{i}", "Thanks!", thread_id=f"t{i}", subject="") for i in range(10)]
+        )
         assert fake.calls == [1]
         assert index.count("messages") == 10
         # Any LangChain Embeddings plugs in: queries use it too.

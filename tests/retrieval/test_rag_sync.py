@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from retrieval import MailIndex, SyncResult, ThreadSummaries, apply_event, sync_mailbox
-from retrieval._sync import async_sync_mailbox
+from retrieval._sync import async_sync_mailbox, follow_events
 
 sandbox_mod = pytest.importorskip("agentmail_tools.sandbox")
 
@@ -128,3 +128,16 @@ async def test_async_sync(sandbox: Any, index: MailIndex) -> None:
 def test_bad_page_size(sandbox: Any, index: MailIndex) -> None:
     with pytest.raises(ValueError, match="page_size"):
         sync_mailbox(sandbox.client(), index, "mb", page_size=0)
+
+
+def test_follow_events_indexes_new_mail_and_resumes(sandbox: Any, index: MailIndex) -> None:
+    client = sandbox.client()
+    box = client.mailboxes.create("support")
+    _inject(sandbox, box, 2)
+    resume = follow_events(client, index, mailbox_id=box.id, last_event_id="0", max_events=2, read_timeout=10)
+    assert resume is not None
+    assert index.count("messages", mailbox_id=box.id) == 2
+    _inject(sandbox, box, 1, start=2)
+    follow_events(client, index, mailbox_id=box.id, last_event_id=resume, max_events=1, read_timeout=10)
+    assert index.count("messages", mailbox_id=box.id) == 3
+    assert sync_mailbox(client, index, box.id).indexed == 0

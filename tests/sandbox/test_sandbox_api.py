@@ -357,3 +357,27 @@ def test_unexpected_failure_is_a_json_500_and_the_server_keeps_going(sandbox, mo
     assert response.status_code == 500
     assert response.json() == {"error": "Internal sandbox error", "detail": "RuntimeError"}
     assert raw(sandbox, "GET", "/v1/mailboxes").status_code == 200
+
+
+def test_download_of_non_ascii_filename(client, sandbox):
+    up = client.attachments.upload(b"data", filename="résumé 日本.pdf", content_type="application/pdf")
+    meta = client.attachments.get(up.id)
+    assert meta.filename == "résumé 日本.pdf"
+    with httpx.Client(transport=sandbox.transport()) as http:
+        response = http.get(meta.url)
+    assert response.status_code == 200 and response.content == b"data"
+    disposition = response.headers["content-disposition"]
+    assert "filename*=UTF-8''r%C3%A9sum%C3%A9%20%E6%97%A5%E6%9C%AC.pdf" in disposition
+    assert response.headers["content-type"] == "application/pdf"
+
+
+def test_download_with_hostile_content_type_is_served_as_octet_stream(client, sandbox):
+    up = client.attachments.upload(b"data", filename="x.bin", content_type="text/html")
+    sandbox.store.run(
+        "UPDATE attachments SET content_type = ? WHERE id = ?", ("text/html\r\nX-Evil: 1", up.id)
+    )
+    with httpx.Client(transport=sandbox.transport()) as http:
+        response = http.get(client.attachments.get(up.id).url)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert "x-evil" not in response.headers

@@ -53,6 +53,7 @@ def world() -> Iterator[tuple[Sandbox, str]]:
     sb.close()
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     template=st.sampled_from(

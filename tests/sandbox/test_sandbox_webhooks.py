@@ -209,3 +209,24 @@ def test_a_hanging_receiver_does_not_hold_up_other_webhooks():
         wait_for(
             lambda: {d.status for d in client.webhooks.deliveries(slow.id)} == {"DELIVERED"}, what="slow"
         )
+
+
+def test_close_does_not_wait_for_a_hanging_receiver():
+    release = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        release.wait(20)
+        return httpx.Response(200)
+
+    sb = Sandbox(webhook_transport=httpx.MockTransport(handler))
+    try:
+        with sb.client() as client:
+            mb = client.mailboxes.create("hang")
+            hook = client.webhooks.create("https://hang.example.com/h", events=["message.received"])
+            sb.inject({"from": "a@example.com", "to": mb.full_address, "subject": "s", "bodyText": "b"})
+            wait_for(lambda: sb._dispatcher._inflight == {hook.id}, what="attempt in flight")
+        started = time.monotonic()
+        sb.close()
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
