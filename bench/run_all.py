@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import platform
 import sys
@@ -21,6 +22,7 @@ import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("transport", "inbound", "tools_tokens", "retrieval")
@@ -54,6 +56,16 @@ def to_markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _load(name: str) -> Any:
+    """Load ``bench/<name>.py`` by path: ``bench/retrieval.py`` shares its name with the package."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke check, not figures)")
@@ -68,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name}", flush=True)
         started = time.perf_counter()
         try:
-            rows = importlib.import_module(name).run(quick=args.quick)
+            rows = _load(name).run(quick=args.quick)
         except Exception:
             failed += 1
             sections.append(f"## {name}\n\nFAILED:\n\n```\n{traceback.format_exc()}```\n")
