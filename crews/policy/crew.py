@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crewai import Agent, Crew, Process, Task
+from crewai import Agent, Crew, Task
 from crewai.project import CrewBase, agent, crew, task
 
+from .._crewbase import narrow_agent, one_task, sequential_crew
 from .._models import PolicyDecision
 
 __all__ = ["PolicyCrew"]
@@ -32,23 +33,12 @@ class PolicyCrew:
 
     @agent
     def policy_agent(self) -> Agent:
-        return Agent(
-            config=self.agents_config["policy_agent"],  # type: ignore[index]
-            llm=self.llm,
-            allow_delegation=False,
-            max_iter=2,
-            verbose=False,
-        )
+        return narrow_agent(self.agents_config["policy_agent"], self.llm)  # type: ignore[index]
 
     @task
     def policy_task(self) -> Task:
-        return Task(config=self.tasks_config["policy_task"], output_pydantic=PolicyDecision)  # type: ignore[index, call-arg, arg-type]
+        return one_task(self.tasks_config["policy_task"], PolicyDecision)  # type: ignore[index]
 
     @crew
     def crew(self) -> Crew:
-        return Crew(
-            agents=self.agents,  # type: ignore[attr-defined]
-            tasks=self.tasks,  # type: ignore[attr-defined]
-            process=Process.sequential,
-            verbose=False,
-        )
+        return sequential_crew(self)

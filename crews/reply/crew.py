@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crewai import Agent, Crew, Process, Task
+from crewai import Agent, Crew, Task
 from crewai.project import CrewBase, agent, crew, task
 
+from .._crewbase import narrow_agent, one_task, sequential_crew
 from .._models import ReplyDraft
 
 __all__ = ["ReplyCrew"]
@@ -32,23 +33,12 @@ class ReplyCrew:
 
     @agent
     def reply_agent(self) -> Agent:
-        return Agent(
-            config=self.agents_config["reply_agent"],  # type: ignore[index]
-            llm=self.llm,
-            allow_delegation=False,
-            max_iter=2,
-            verbose=False,
-        )
+        return narrow_agent(self.agents_config["reply_agent"], self.llm)  # type: ignore[index]
 
     @task
     def reply_task(self) -> Task:
-        return Task(config=self.tasks_config["reply_task"], output_pydantic=ReplyDraft)  # type: ignore[index, call-arg, arg-type]
+        return one_task(self.tasks_config["reply_task"], ReplyDraft)  # type: ignore[index]
 
     @crew
     def crew(self) -> Crew:
-        return Crew(
-            agents=self.agents,  # type: ignore[attr-defined]
-            tasks=self.tasks,  # type: ignore[attr-defined]
-            process=Process.sequential,
-            verbose=False,
-        )
+        return sequential_crew(self)
