@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 from ._index import MailIndex
@@ -76,6 +77,12 @@ class _Item:
     truncatable: bool = False
 
 
+def _note_applies(metadata: Mapping[str, Any], sender: str | None) -> bool:
+    """Account-wide notes always; a note about one customer only in a reply to that customer."""
+    customer = str(metadata.get("customer") or "").strip().lower()
+    return not customer or customer == sender
+
+
 class ContextBuilder:
     """Builds the context a reply is written from.
 
@@ -91,7 +98,9 @@ class ContextBuilder:
         budget_tokens: Upper bound of the whole text.
         shares: Fraction of the budget per section (normalised; missing sections get none).
         recent_messages: How many of the thread's latest messages to show (newest first to keep).
-        policy_k: Document chunks to retrieve. notes_k: note chunks to retrieve.
+        policy_k: Document chunks to retrieve. notes_k: note chunks to retrieve. A note whose
+            metadata names a ``customer`` (an address) is used only when answering that
+            customer, so one customer's facts never reach a reply to another.
         model: Tokeniser to count with (``None``: cl100k_base, exact offline).
     """
 
@@ -139,12 +148,14 @@ class ContextBuilder:
 
         items: dict[str, list[_Item]] = {name: [] for name in LABELS}
         inbound_id: str | None = None
+        sender: str | None = None
         if isinstance(inbound, str):
             inbound_text = strip_quoted(inbound)
             items["inbound"].append(_Item(inbound_text, None, truncatable=True))
         elif inbound is not None:
             rec = message_record(inbound, mailbox_id=mailbox_id)
             inbound_id = rec.id
+            sender = parseaddr(rec.from_address)[1].lower() or None
             thread_id = thread_id or rec.thread_id
             inbound_text = strip_quoted(rec.body_text)
             header = f"From: {rec.from_address}\nSubject: {rec.subject}\n"
@@ -173,15 +184,22 @@ class ContextBuilder:
             for name, collection, k in (("policy", "docs", self.policy_k), ("notes", "notes", self.notes_k)):
                 if k <= 0 or name not in self.shares:
                     continue
-                for hit in self.index.query(
+                hits = self.index.query(
                     mailbox_id,
                     query,
-                    k=k,
+                    # Notes about other customers are filtered out below: over-fetch to keep k.
+                    k=k * 3 if name == "notes" else k,
                     collections=(collection,),  # type: ignore[arg-type]
                     query_embedding=vector,
-                ):
+                )
+                if name == "notes":
+                    hits = [h for h in hits if _note_applies(h.metadata, sender)][:k]
+                for hit in hits:
                     where = f" ({hit.metadata['section']})" if hit.metadata.get("section") else ""
-                    items[name].append(_Item(f"[{hit.source_id}]{where} {hit.text}", hit.source_id))
+                    # A cut excerpt (marked "…") beats none when the section's share is small.
+                    items[name].append(
+                        _Item(f"[{hit.source_id}]{where} {hit.text}", hit.source_id, truncatable=True)
+                    )
         return items
 
     # -- fitting --------------------------------------------------------------------------

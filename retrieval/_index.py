@@ -444,6 +444,8 @@ class MailIndex:
 
         ``note_id`` makes the note updatable; by default the id is derived from the text, so
         adding the same note twice stores it once. ``mailbox_id=None`` shares it with every mailbox.
+        ``metadata={"customer": "dana@example.com"}`` ties a note to one customer: the
+        :class:`~retrieval.ContextBuilder` then uses it only in replies to that address.
         """
         owner = SHARED if mailbox_id is None else _mailbox(mailbox_id)
         if not text.strip():

@@ -80,3 +80,39 @@ def test_budget_is_never_exceeded(index: MailIndex, budget: int) -> None:
     assert ctx.tokens == count_tokens(ctx.text) <= budget
     if budget >= 200:
         assert ctx.section("inbound") is not None  # the message being answered always makes it
+
+
+def test_a_note_about_one_customer_reaches_only_replies_to_that_customer(index: MailIndex) -> None:
+    index.add_note(
+        "Li Wei was refunded twice in March; never refund Li again without a manager.",
+        mailbox_id="mb-a",
+        metadata={"customer": "Li.Wei@example.com"},
+    )
+    index.add_note("Refunds over $500 need a manager's approval.", mailbox_id="mb-a")
+    builder = ContextBuilder(index, budget_tokens=2000)
+    question = "Where is my refund? It has been a week."
+
+    to_dana = builder.build("mb-a", make_message("d1", question, thread_id=None))
+    notes = to_dana.section("notes")
+    assert notes is not None and "manager's approval" in notes.text
+    assert "Li Wei" not in to_dana.text
+
+    to_li = builder.build(
+        "mb-a", make_message("l1", question, thread_id=None, sender="Li <li.wei@example.com>")
+    )
+    assert "Li Wei was refunded twice" in to_li.text
+    # Text alone names no sender: only account-wide notes.
+    assert "Li Wei" not in builder.build("mb-a", question).text
+
+
+def test_a_small_policy_share_gets_a_cut_excerpt_not_nothing(index: MailIndex) -> None:
+    index.add_document(
+        "# Refunds\n\n" + "Refunds are paid within 5 business days to the original card. " * 12,
+        source="refunds.md",
+    )
+    ctx = ContextBuilder(index, budget_tokens=120, shares={"policy": 0.5, "inbound": 0.5}).build(
+        "mb-a", "When will my refund arrive?"
+    )
+    policy = ctx.section("policy")
+    assert policy is not None and policy.source_ids == ["doc:refunds.md#0"]
+    assert policy.text.endswith(" …") and ctx.tokens <= 120
