@@ -153,10 +153,16 @@ class EmailAgent:
         self.mailbox_id = mailbox_id
         self.config = config or MailboxConfig()
         self.llm = llm if llm is not None else default_llm()
-        self.guard = guard or MailGuard(
-            client, policy=guard_policy_for(self.config), state_path=file("guards.db")
-        )
-        self.decisions = decisions if decisions is not None else DecisionLog(file("decisions.db"))
+        # What the agent builds it closes; what the caller passes in stays the caller's.
+        self._owned: list[Any] = []
+        if guard is None:
+            guard = MailGuard(client, policy=guard_policy_for(self.config), state_path=file("guards.db"))
+            self._owned.append(guard)
+        self.guard = guard
+        if decisions is None:
+            decisions = DecisionLog(file("decisions.db"))
+            self._owned.append(decisions)
+        self.decisions = decisions
         self.reviews = reviews or ReviewQueue(
             file("review.db"), client=client, guard=self.guard, decisions=self.decisions
         )
@@ -167,11 +173,13 @@ class EmailAgent:
             from retrieval import MailIndex
 
             index = MailIndex(path=file("chroma"))
+            self._owned.append(index)
         self.index = index
         if summaries is None and retrieval:
             from retrieval import ThreadSummaries
 
             summaries = ThreadSummaries(file("summaries.db"))
+            self._owned.append(summaries)
         self.summaries = summaries
         if context_builder is None and retrieval:
             from retrieval import ContextBuilder
@@ -184,6 +192,21 @@ class EmailAgent:
                 shares={"summary": 0.15, "recent": 0.3, "policy": 0.45, "notes": 0.1},
             )
         self.context_builder = context_builder
+
+    def close(self) -> None:
+        """Close the stores this agent opened (guard state, decision log, index, summaries).
+
+        Objects passed to the constructor are left open: they belong to the caller. The
+        client is never closed here.
+        """
+        while self._owned:
+            self._owned.pop().close()
+
+    def __enter__(self) -> EmailAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- setup helpers ----------------------------------------------------------------------
 
@@ -320,7 +343,8 @@ class EmailAgent:
         subject = message.subject if message.subject.lower().startswith("re:") else f"Re: {message.subject}"
         reasons = [state.reason] if state.reason else []
         if state.policy is not None:
-            reasons += [r for r in state.policy.reasons if r not in reasons]
+            # The flow's reason often quotes a policy reason already: list each sentence once.
+            reasons += [r for r in state.policy.reasons if not any(r in kept for kept in reasons)]
         return self.reviews.add(
             event_id=state.event_id,
             mailbox_id=state.mailbox_id,

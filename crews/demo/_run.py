@@ -234,9 +234,10 @@ class _Agent:
 
         config = load_config(CONFIG)
         self._agent = EmailAgent(client, mailbox_id, config=config, llm=self.llm, state_dir=self.data_dir)
-        chunks = self._agent.index_docs(folder)
+        files = self._agent.index_docs(folder)
+        chunks = self._agent.index.count("docs") if self._agent.index is not None else 0
         docs = sorted(p.name for p in folder.glob("*.md"))
-        self.console.print(f"indexed {len(docs)} documents ({chunks} chunks): {', '.join(docs)}")
+        self.console.print(f"indexed {files} documents ({chunks} chunks): {', '.join(docs)}")
         self._queue = SQLiteQueue(self.data_dir / "queue.db")
 
     def start_listening(self, client: MailClient, mailbox_id: str) -> None:

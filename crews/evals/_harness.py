@@ -8,6 +8,7 @@ checked on what the server actually sent, citations and cost per email.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
@@ -242,9 +243,9 @@ def run_eval(
         config = load_config(config or DEFAULT_CONFIG)
     llm = llm if llm is not None else OfflineLLM()
     rows: list[EvalRow] = []
-    with Sandbox() as sandbox, sandbox.client() as client:
+    with Sandbox() as sandbox, sandbox.client() as client, contextlib.ExitStack() as stack:
         mailbox = client.mailboxes.create("support", display_name="Brightpath Home Support")
-        agent = EmailAgent(client, mailbox.id, config=config, llm=llm)
+        agent = stack.enter_context(EmailAgent(client, mailbox.id, config=config, llm=llm))
         agent.index_docs(docs or DEFAULT_DOCS)
         policy_allowed: dict[str, bool] = {}
 

@@ -127,6 +127,21 @@ def test_injection_is_held_for_security_and_nothing_is_sent(env: Any) -> None:
     assert item.body_text == "" and item.escalation == "security@brightpath.example"
 
 
+def test_chargeback_threat_is_drafted_for_billing_with_each_reason_once(env: Any) -> None:
+    inbound = env.deliver(
+        "dan@example.com",
+        "REFUND NOW or I dispute the charge",
+        "My camera broke. Refund me today or I file a chargeback with my bank.",
+    )
+    agent = env.agent(OfflineLLM())
+    result = agent.process(env.event(inbound))
+    assert result.outcome == "held" and env.outbound() == []
+    [item] = agent.reviews.list()
+    assert item.body_text and "chargeback" in " ".join(item.reasons)
+    # The flow's reason quotes the policy's: the person still reads each sentence once.
+    assert not any(a in b or b in a for i, a in enumerate(item.reasons) for b in item.reasons[i + 1 :])
+
+
 def test_injection_the_model_falls_for_still_cannot_mail_outside_the_thread(env: Any) -> None:
     """Even a compromised model only ever produces a reply to the sender, in the thread."""
     inbound = env.deliver(
@@ -308,3 +323,20 @@ def test_unreachable_model_is_retried_later_not_held(env: Any) -> None:
     agent.llm = ScriptedLLM([triage(), cited_reply, review()])
     assert agent.process(env.event(inbound)).outcome == "replied"
     assert len(env.outbound()) == 1
+
+
+def test_closing_an_agent_closes_what_it_opened_and_nothing_it_was_given(env: Any, tmp_path: Any) -> None:
+    import sqlite3
+
+    from agentmail_tools.guards import DecisionLog
+    from crews import EmailAgent
+
+    mine = DecisionLog()
+    with EmailAgent(
+        env.client, env.mailbox.id, llm=OfflineLLM(), decisions=mine, state_dir=tmp_path
+    ) as agent:
+        summaries = agent.summaries
+    assert mine.list() == []  # the caller's log is still open
+    with pytest.raises(sqlite3.ProgrammingError):
+        summaries.get(env.mailbox.id, "th-1")
+    env.client.mailboxes.list()  # and so is the client
