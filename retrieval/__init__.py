@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from ._hybrid import BM25, HybridSearch, SearchResult, reciprocal_rank_fusion
     from ._index import SHARED, Hit, IndexStats, MailIndex
     from ._retriever import MailRetriever, build_query
-    from ._summaries import ExtractiveSummarizer, Summarizer, ThreadSummaries, ThreadSummary
-    from ._sync import SyncResult, apply_event, sync_mailbox
+    from ._summaries import ExtractiveSummarizer, LLMSummarizer, Summarizer, ThreadSummaries, ThreadSummary
+    from ._sync import SyncProgress, SyncResult, apply_event, async_sync_mailbox, follow_events, sync_mailbox
 
 __all__ = [
     "BM25",
@@ -40,23 +40,27 @@ __all__ = [
     "Hit",
     "HybridSearch",
     "IndexStats",
+    "LLMSummarizer",
     "MailIndex",
     "MailRetriever",
     "MiniLMEmbeddingFunction",
     "SearchResult",
     "Section",
     "Summarizer",
+    "SyncProgress",
     "SyncResult",
     "ThreadSummaries",
     "ThreadSummary",
     "apply_event",
     "as_embedder",
     "as_langchain_embeddings",
+    "async_sync_mailbox",
     "build_query",
     "chunk_document",
     "chunk_text",
     "count_tokens",
     "default_embedding_function",
+    "follow_events",
     "openai_embedding_function",
     "reciprocal_rank_fusion",
     "strip_quoted",
@@ -91,10 +95,14 @@ _WHERE: dict[str, str] = {
     "MailRetriever": "._retriever",
     "build_query": "._retriever",
     "ExtractiveSummarizer": "._summaries",
+    "LLMSummarizer": "._summaries",
     "Summarizer": "._summaries",
     "ThreadSummaries": "._summaries",
     "ThreadSummary": "._summaries",
+    "SyncProgress": "._sync",
     "SyncResult": "._sync",
+    "async_sync_mailbox": "._sync",
+    "follow_events": "._sync",
     "apply_event": "._sync",
     "sync_mailbox": "._sync",
 }

@@ -11,8 +11,8 @@ from ._service import DEFAULT_DOMAIN
 from ._transport import AsyncASGITransport, SyncASGITransport
 
 __all__ = [
-    "DEFAULT_DOMAIN",
     "AsyncASGITransport",
+    "DEFAULT_DOMAIN",
     "Sandbox",
     "SandboxLimits",
     "SandboxServer",

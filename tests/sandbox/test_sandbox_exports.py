@@ -1,22 +1,15 @@
-"""The sandbox package's public surface is pinned: changing it is a deliberate act."""
+"""The sandbox package's public surface: sorted, resolvable, light to import (pinned in test_public_api)."""
 
 from __future__ import annotations
 
 import agentmail_tools.sandbox as sandbox
 
 
-def test_exported_names_are_pinned_and_sorted():
-    assert sandbox.__all__ == [
-        "AsyncASGITransport",
-        "DEFAULT_DOMAIN",
-        "Sandbox",
-        "SandboxLimits",
-        "SandboxServer",
-        "SyncASGITransport",
-    ]
+def test_exported_names_are_sorted_and_resolve():
+    # The names themselves are pinned in tests/test_public_api.py.
     assert sandbox.__all__ == sorted(sandbox.__all__)
     for name in sandbox.__all__:
-        assert getattr(sandbox, name).__module__ if name != "DEFAULT_DOMAIN" else sandbox.DEFAULT_DOMAIN
+        assert getattr(sandbox, name) is not None
 
 
 def test_importing_the_sandbox_does_not_import_heavy_frameworks():
