@@ -328,6 +328,33 @@ class MailToolkit(BaseToolkit):
         classes = ((SendEmailTool,) if self.allow_new_conversations else ()) + _TOOL_CLASSES
         return [cls(context=self._context, handle_tool_error=self.handle_tool_error) for cls in classes]
 
+    def get_tool(self, name: str) -> BaseTool:
+        """One tool by name (``"read_thread"``, ``"reply_to_message"``, ...)."""
+        for tool in self.get_tools():
+            if tool.name == name:
+                return tool
+        names = ", ".join(t.name for t in self.get_tools())
+        msg = f"no tool {name!r} in this toolkit; it has: {names}"
+        raise KeyError(msg)
+
+    def get_guard(self) -> Any:
+        """The guard the sync tools send through (yours, or the default built on first use).
+
+        Use it to add local suppressions, read the decision state or check a message with
+        ``should_answer`` before handing it to the model. With only an async client, the
+        ``AsyncMailGuard``.
+        """
+        return self._sync_guard() or self._async_guard()
+
+    def close(self) -> None:
+        """Close the guards this toolkit built (a guard you passed in stays open)."""
+        with self._lock:
+            built = [g for kind, g in self._guards.items() if kind not in self._supplied]
+            for kind in [k for k in self._guards if k not in self._supplied]:
+                del self._guards[kind]
+        for guard in built:
+            guard.close()
+
     def get_crewai_tools(self) -> list[Any]:
         """The same operations as CrewAI tools (imports CrewAI on first call)."""
         from ._crewai import crewai_tools

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -515,3 +516,25 @@ async def test_async_get_attachment(world: World) -> None:
         attachment_id=message.attachments[0].id,
     )
     assert "Amount due 12 EUR" in result.content
+
+
+def test_get_tool_get_guard_and_close(world: World) -> None:
+    toolkit = world.toolkit(handle_tool_error=False)
+    reply = toolkit.get_tool("reply_to_message")
+    assert reply.name == "reply_to_message"
+    with pytest.raises(KeyError, match="send_email.*it has: .*read_thread"):
+        toolkit.get_tool("send_email")  # new conversations are not allowed here
+    # The default guard is reachable: a local suppression stops the model's reply.
+    toolkit.get_guard().suppress("ann@example.com", "asked not to be mailed")
+    with pytest.raises(ToolException, match=r"Not sent \(suppressed\)"):
+        reply.invoke({"message_id": world.inbound.id, "body": "hello"})
+    assert world.sandbox.outbox() == []
+    built = toolkit.get_guard()
+    toolkit.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        built.suppress("x@example.com")
+    # A guard the caller passed in is the caller's: close() leaves it open.
+    mine = MailGuard(world.client)
+    MailToolkit(world.client, mailbox_id=world.mailbox.id, guard=mine).close()
+    mine.suppress("y@example.com")
+    mine.close()
