@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field
 
 from ._index import Hit, MailIndex
 
-__all__ = ["MailRetriever", "build_query", "drop_near_duplicates", "fit_budget", "mmr_select"]
+__all__ = ["MailRetriever", "build_query", "drop_near_duplicates", "fit_budget", "mmr_select", "relevant_mmr"]
 
 # Shares of the embedding model's window when a query is assembled from several parts:
 # the inbound text says most about what to look up, the task and summary steer it.
@@ -98,6 +98,32 @@ def mmr_select(
     return [hits[i] for i in order]
 
 
+def relevant_mmr(
+    query_vector: Sequence[float],
+    hits: Sequence[Hit],
+    k: int,
+    lambda_mult: float = 0.6,
+    min_relative_score: float = 0.6,
+) -> list[Hit]:
+    """MMR among the hits that are relevant enough, then the best of the rest by rank.
+
+    Plain MMR trades relevance for diversity with no floor, so a barely related chunk can
+    displace a strong one just for being different. Here only hits scoring at least
+    ``min_relative_score`` times the best hit's score compete for diversity; if fewer than
+    ``k`` qualify, the remaining places go to the next hits in rank order.
+    """
+    if k <= 0 or not hits:
+        return []
+    best = max(h.score for h in hits)
+    floor = best * min_relative_score if best > 0 else float("-inf")
+    strong = [h for h in hits if h.score >= floor]
+    chosen = mmr_select(query_vector, strong, k, lambda_mult)
+    if len(chosen) < k:
+        ids = {h.id for h in chosen}
+        chosen += [h for h in hits if h.id not in ids][: k - len(chosen)]
+    return chosen
+
+
 def fit_budget(docs: Sequence[Document], budget: int | None, model: str | None = None) -> list[Document]:
     """Keep documents in order while their texts fit ``budget`` tokens in total.
 
@@ -130,8 +156,10 @@ class MailRetriever(BaseRetriever):
     """Retrieves mail, policy documents and notes for one mailbox, diverse and within budget.
 
     Every search is scoped to ``mailbox_id`` by :class:`~retrieval.MailIndex`. Candidates are
-    fetched (``fetch_k`` per collection), near-duplicates dropped, ``k`` picked by MMR and the
-    result cut to ``token_budget``. ``thread_id`` picks the thread whose rolling summary
+    fetched (``fetch_k`` per collection), near-duplicates dropped, ``k`` picked by MMR among
+    the hits scoring at least ``min_relative_score`` times the best one (diversity never
+    buys a barely related chunk a place over a strong one), and the result cut to
+    ``token_budget``. ``thread_id`` picks the thread whose rolling summary
     joins the query; with ``restrict_to_thread=True`` messages come from that thread only
     (by default similar past threads of the same mailbox are searched too).
 
@@ -161,6 +189,7 @@ class MailRetriever(BaseRetriever):
     summaries: Any | None = None
     use_mmr: bool = True
     lambda_mult: float = Field(default=0.6, ge=0.0, le=1.0)
+    min_relative_score: float = Field(default=0.6, ge=0.0, le=1.0)
     duplicate_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
     token_budget: int | None = Field(default=None, ge=0)
     token_model: str | None = None
@@ -193,5 +222,8 @@ class MailRetriever(BaseRetriever):
             query_embedding=vector,
         )
         hits = drop_near_duplicates(hits, self.duplicate_threshold)
-        chosen = mmr_select(vector, hits, k, self.lambda_mult) if self.use_mmr else hits[:k]
+        if self.use_mmr:
+            chosen = relevant_mmr(vector, hits, k, self.lambda_mult, self.min_relative_score)
+        else:
+            chosen = hits[:k]
         return fit_budget([_document(h) for h in chosen], budget, self.token_model)

@@ -14,7 +14,7 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 from agentmail_tools._tokens import count_tokens
 from retrieval import MailIndex, MailRetriever, ThreadSummaries, build_query
 from retrieval._index import Hit
-from retrieval._retriever import drop_near_duplicates, fit_budget
+from retrieval._retriever import drop_near_duplicates, fit_budget, mmr_select, relevant_mmr
 
 
 def _seed(index: MailIndex) -> None:
@@ -99,6 +99,21 @@ def test_near_duplicate_by_vector() -> None:
     b = Hit("2", "messages", "beta", {}, 0.2, [0.999, 0.01])
     c = Hit("3", "messages", "gamma", {}, 0.3, [0.0, 1.0])
     assert [h.id for h in drop_near_duplicates([a, b, c], 0.95)] == ["1", "3"]
+
+
+def test_diversity_never_buys_a_weak_hit_a_place_over_a_strong_one() -> None:
+    # Two strong hits that say nearly the same thing, one diverse but barely related hit.
+    strong_a = Hit("a", "docs", "refund to card", {}, 0.45, [1.0, 0.0, 0.0])
+    strong_b = Hit("b", "docs", "refund to the card", {}, 0.48, [0.9, 0.436, 0.0])
+    weak = Hit("w", "docs", "reset your password", {}, 0.80, [0.0, 0.0, 1.0])
+    query = [0.9, 0.3, 0.1]
+    hits = [strong_a, strong_b, weak]
+    plain = [h.id for h in mmr_select(query, hits, 2, lambda_mult=0.3)]
+    assert "w" in plain  # plain MMR takes the unrelated chunk for its difference
+    assert {h.id for h in relevant_mmr(query, hits, 2, lambda_mult=0.3)} == {"a", "b"}
+    # Fewer strong hits than k: the rest is filled in rank order, never dropped.
+    assert [h.id for h in relevant_mmr(query, hits, 3, lambda_mult=0.3)][2] == "w"
+    assert relevant_mmr(query, [], 3) == []
 
 
 def test_mmr_prefers_diversity(index: MailIndex) -> None:
