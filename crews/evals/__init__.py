@@ -7,6 +7,15 @@ Example::
     print(report.to_markdown())
 """
 
-from ._harness import DATA_DIR, EvalExpect, EvalItem, EvalReport, EvalRow, load_items, run_eval
+from ._harness import DATA_DIR, EvalExpect, EvalItem, EvalReport, EvalRow, ThreadMessage, load_items, run_eval
 
-__all__ = ["DATA_DIR", "EvalExpect", "EvalItem", "EvalReport", "EvalRow", "load_items", "run_eval"]
+__all__ = [
+    "DATA_DIR",
+    "EvalExpect",
+    "EvalItem",
+    "EvalReport",
+    "EvalRow",
+    "ThreadMessage",
+    "load_items",
+    "run_eval",
+]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["DATA_DIR", "EvalExpect", "EvalItem", "EvalReport", "EvalRow", "load_items", "run_eval"]
 
@@ -39,6 +39,8 @@ class EvalExpect(BaseModel):
 class ThreadMessage(BaseModel):
     """An earlier message of a thread (processed before the labelled one)."""
 
+    model_config = ConfigDict(populate_by_name=True)  # ``from`` in YAML, ``from_=`` in Python
+
     from_: str = Field(alias="from")
     subject: str
     body: str
@@ -47,6 +49,8 @@ class ThreadMessage(BaseModel):
 
 class EvalItem(BaseModel):
     """One labelled email, optionally the last of a thread."""
+
+    model_config = ConfigDict(populate_by_name=True)
 
     id: str
     family: str

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from crews.evals import EvalItem, load_items
+from crews.evals import EvalExpect, EvalItem, ThreadMessage, load_items
 
 FAMILIES = {
     "support",
@@ -36,6 +36,20 @@ def test_shipped_set_is_diverse_and_labelled() -> None:
         if item.expect.outcome == "replied":
             assert not item.expect.must_not_reply and item.expect.needs_reply, item.id
     assert any(i.thread for i in items)
+
+
+def test_items_can_be_written_in_python_as_well_as_yaml() -> None:
+    item = EvalItem(
+        id="py-1",
+        family="thread",
+        from_="ana@example.com",
+        subject="Re: order 88",
+        body="Any news?",
+        thread=[ThreadMessage(from_="ana@example.com", subject="order 88", body="Where is it?")],
+        expect=EvalExpect(category="shipping", needs_reply=True, outcome="replied"),
+    )
+    assert item.model_dump(by_alias=True)["from"] == "ana@example.com"
+    assert EvalItem.model_validate(item.model_dump(by_alias=True)) == item
 
 
 @pytest.mark.crewai
