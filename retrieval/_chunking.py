@@ -31,27 +31,45 @@ def _counter(model: str | None) -> Callable[[str], int]:
     return lambda text: count_tokens(text, model)
 
 
-def _split_hard(text: str, max_tokens: int, model: str | None) -> list[str]:
-    """Split one oversize "word" by tokens (the only place a cut may land mid-word)."""
-    from agentmail_tools._tokens import encoding_for
+def _split_hard(text: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
+    """Split one oversize "word" (the only place a cut may land mid-word).
 
-    encoding, _ = encoding_for(model)
-    tokens = encoding.encode(text, disallowed_special=())
-    return [encoding.decode(tokens[i : i + max_tokens]) for i in range(0, len(tokens), max_tokens)]
+    Cut by characters, not tokens: a token slice can end inside a UTF-8 sequence, and its
+    decoded text (with U+FFFD) re-encodes to more tokens than the slice had. Each piece is
+    the longest prefix within the budget (binary search; at least one character).
+    """
+    out: list[str] = []
+    rest = text
+    while rest:
+        lo, hi = 1, len(rest)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count(rest[:mid]) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        out.append(rest[:lo])
+        rest = rest[lo:]
+    return out
 
 
 def _units(text: str, max_tokens: int, count: Callable[[str], int], model: str | None) -> list[str]:
-    """Break ``text`` into pieces of at most ``max_tokens``, coarsest boundaries first."""
+    """Break ``text`` into stripped pieces of at most ``max_tokens``, coarsest boundaries first.
+
+    Pieces are measured as they will be joined, stripped: a leading space changes how BPE
+    splits the next word (" déjà 42?" is 5 tokens, "déjà 42?" is 6).
+    """
+    text = text.strip()
     if count(text) <= max_tokens:
         return [text]
     for splitter in (_PARAGRAPH_RE, re.compile(r"\n"), _SENTENCE_RE, re.compile(r"\s+")):
-        parts = [p for p in splitter.split(text) if p.strip()]
+        parts = [p.strip() for p in splitter.split(text) if p.strip()]
         if len(parts) > 1:
             out: list[str] = []
             for part in parts:
                 out.extend(_units(part, max_tokens, count, model))
             return out
-    return _split_hard(text, max_tokens, model)
+    return _split_hard(text, max_tokens, count)
 
 
 def chunk_text(
@@ -72,7 +90,8 @@ def chunk_text(
 
     Returns:
         The chunks, in order; ``[]`` for blank text. Every chunk has at most ``max_tokens``
-        tokens (joining separators included).
+        tokens (joining separators included), except a single character that alone takes
+        more (an emoji is 2-3 tokens), which stands as its own chunk.
     """
     if max_tokens < 1:
         msg = f"max_tokens must be >= 1, got {max_tokens}"

@@ -114,3 +114,17 @@ def test_format_detection_and_unknown_format() -> None:
     assert split_sections("", "text") == []
     with pytest.raises(ValueError, match="unknown document format"):
         chunk_document("x", source="x", fmt="pdf")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "max_tokens"),
+    [
+        ("refund \n\n déjà 42?", 5),  # a stripped piece tokenises longer than with its space
+        ("漢" * 40, 4),  # one long "word": a token slice would cut a character in two
+        ("😀é" * 30, 3),
+    ],
+)
+def test_pieces_are_measured_as_they_are_joined(text: str, max_tokens: int) -> None:
+    chunks = chunk_text(text, max_tokens=max_tokens, overlap=0)
+    assert all(count_tokens(c) <= max_tokens for c in chunks), [(c, count_tokens(c)) for c in chunks]
+    assert "".join(chunks).replace(" ", "") == "".join(text.split())
