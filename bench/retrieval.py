@@ -437,55 +437,76 @@ def bench_scale(quick: bool) -> list[dict[str, Any]]:
     base = np.asarray(ef.embed_documents(texts), dtype=np.float32)
     rng = np.random.default_rng(5)
     index = MailIndex(embedding_function=ef)
-    col = index.collection("messages")
-    start = time.perf_counter()
+    # Baseline: the same chunks in one collection, each query filtered by mailbox_id (what
+    # MailIndex did before it kept one partition per mailbox).
+    single = index.chroma.create_collection(
+        f"{index.prefix}bench_single", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+    )
+    load_s = 0.0
     batch = 2000
     for lo in range(0, total, batch):
         idx = np.arange(lo, min(total, lo + batch))
         src = idx % len(seeds)
         vecs = base[src] + rng.normal(0, 0.02, (len(idx), base.shape[1])).astype(np.float32)
         vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        col.upsert(
-            ids=[f"s{i}" for i in idx],
-            embeddings=vecs,
-            documents=[texts[s] for s in src],
-            metadatas=[
-                {
-                    "mailbox_id": f"mb{i % 20:02d}",
-                    "message_id": f"s{i}",
-                    "thread_id": f"st{i // 7}",
-                    "ts": float(i),
-                    "chunk": 0,
-                }
-                for i in idx
-            ],
+        metas = [
+            {
+                "mailbox_id": f"mb{i % 20:02d}",
+                "message_id": f"s{i}",
+                "thread_id": f"st{i // 7}",
+                "ts": float(i),
+                "chunk": 0,
+            }
+            for i in idx
+        ]
+        single.upsert(
+            ids=[f"s{i}" for i in idx], embeddings=vecs, documents=[texts[s] for s in src], metadatas=metas
         )
-    load_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for m in range(20):
+            rows_m = [j for j, i in enumerate(idx) if i % 20 == m]
+            index.collection("messages", f"mb{m:02d}").upsert(
+                ids=[f"s{idx[j]}" for j in rows_m],
+                embeddings=vecs[rows_m],
+                documents=[texts[src[j]] for j in rows_m],
+                metadatas=[metas[j] for j in rows_m],
+            )
+        load_s += time.perf_counter() - start
     queries = [t.query for t in corpus.threads] * (1 if quick else 2)
-    with_embed, search_only = [], []
+    with_embed, search_only, filtered = [], [], []
     for i, q in enumerate(queries):
         mailbox = f"mb{i % 20:02d}"
         start = time.perf_counter()
         vec = ef.embed_query(q)
-        mid = time.perf_counter()
-        index.query(mailbox, q, k=5, query_embedding=vec)
-        end = time.perf_counter()
-        with_embed.append((end - start) * 1000)
-        search_only.append((end - mid) * 1000)
+        embed_ms = (time.perf_counter() - start) * 1000
+
+        def ours(mailbox: str = mailbox, q: str = q, vec: list[float] = vec) -> None:
+            index.query(mailbox, q, k=5, query_embedding=vec)
+
+        def theirs(mailbox: str = mailbox, vec: list[float] = vec) -> None:
+            single.query(query_embeddings=[vec], n_results=5, where={"mailbox_id": mailbox})
+
+        # Alternate which goes first: the first search after an embedding pays for cold caches.
+        for fn, out in ((ours, search_only), (theirs, filtered))[:: 1 if i % 2 else -1]:
+            mid = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - mid) * 1000)
+        with_embed.append(embed_ms + search_only[-1])
     rows = [
         {
-            "figure": f"query p50 at {total:,} chunks (embed + filtered search)",
+            "figure": f"query p50 at {total:,} chunks (embed + search in the mailbox's partition)",
             "value": statistics.median(with_embed),
             "unit": f"ms (p95 {_pct(with_embed, 0.95):.1f} ms)",
             "baseline": "",
             "note": f"load avg {_load()}",
         },
         {
-            "figure": f"query p50 at {total:,} chunks (search only, mailbox filter)",
+            "figure": f"query p50 at {total:,} chunks (search only, mailbox partition)",
             "value": statistics.median(search_only),
             "unit": f"ms (p95 {_pct(search_only, 0.95):.1f} ms)",
-            "baseline": "",
-            "note": f"storage-only ingest {total / load_s:,.0f} chunks/s",
+            "baseline": f"one collection + mailbox_id filter: p50 {statistics.median(filtered):.1f} ms",
+            "note": f"{statistics.median(filtered) / statistics.median(search_only):.1f}x faster; "
+            f"storage-only ingest {total / load_s:,.0f} chunks/s",
         },
     ]
     index.close()

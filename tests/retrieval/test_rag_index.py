@@ -16,13 +16,13 @@ def test_stable_ids_and_idempotent_upserts(index: MailIndex) -> None:
     msgs = [make_message(f"m{i}", f"Body number {i} about invoices.", minutes=i) for i in range(5)]
     first = index.index_messages(msgs)
     assert (first.indexed, first.unchanged, first.chunks_written) == (5, 0, 5)
-    ids = sorted(index.collection("messages").get(include=[])["ids"])
+    ids = sorted(index.collection("messages", "mb-a").get(include=[])["ids"])
     assert ids == [f"msg:mb-a:m{i}:0" for i in range(5)]
     generation = index.generation
     again = index.index_messages(msgs)
     assert (again.indexed, again.unchanged, again.chunks_written) == (0, 5, 0)
     assert index.generation == generation  # nothing was written
-    assert sorted(index.collection("messages").get(include=[])["ids"]) == ids
+    assert sorted(index.collection("messages", "mb-a").get(include=[])["ids"]) == ids
 
 
 def test_changed_message_is_rewritten_and_stale_chunks_removed(embedder: MiniLMEmbeddingFunction) -> None:
@@ -53,7 +53,9 @@ def test_metadata_and_and_filters(index: MailIndex) -> None:
             make_message("in2", "Parcel arrived, thanks.", thread_id="th-2", minutes=60),
         ]
     )
-    meta = index.collection("messages").get(ids=["msg:mb-a:in1:0"], include=["metadatas"])["metadatas"][0]
+    meta = index.collection("messages", "mb-a").get(ids=["msg:mb-a:in1:0"], include=["metadatas"])[
+        "metadatas"
+    ][0]
     assert {
         k: meta[k] for k in ("mailbox_id", "thread_id", "message_id", "direction", "from", "subject")
     } == {
@@ -197,3 +199,30 @@ def test_identical_texts_are_embedded_once() -> None:
         assert index.count("messages") == 10
         # Any LangChain Embeddings plugs in: queries use it too.
         assert index.query("mb-a", "Thanks!", k=3)[0].text == "Thanks!"
+
+
+def test_each_mailbox_is_a_partition_of_its_own(index: MailIndex) -> None:
+    odd = "Mailbox With Spaces/and:colons+ünïcode"  # any id the API allows, not a collection name
+    index.index_messages(
+        [make_message("a1", "Refund for order 1", mailbox_id="mb-a")]
+        + [make_message("o1", "Refund for order 2", mailbox_id=odd)]
+    )
+    index.add_document("Refunds take 5 days.", source="refunds.md")  # shared with every mailbox
+    # Structure, not filters: a mailbox's collection holds its own chunks and nothing else.
+    assert index.collection("messages", "mb-a").get(include=[])["ids"] == ["msg:mb-a:a1:0"]
+    assert index.collection("messages", odd).get(include=[])["ids"] == [f"msg:{odd}:o1:0"]
+    assert index.count("messages") == 2 and index.count("messages", mailbox_id=odd) == 1
+    [hit] = index.query(odd, "refund", k=5)
+    assert hit.metadata["message_id"] == "o1"
+    assert {h.collection for h in index.query(odd, "refund", k=5, collections=("messages", "docs"))} == {
+        "messages",
+        "docs",
+    }
+    # Dropping a mailbox drops its partitions; the other mailbox and the shared docs stay.
+    assert index.delete_mailbox(odd) == 1
+    assert index.query(odd, "refund", k=5) == [] and index.count("messages", mailbox_id=odd) == 0
+    assert index.count("messages") == 1 and index.count("docs") == 1
+    # A mailbox never written to has no partition and no hits, and reading creates none.
+    before = len(index.chroma.list_collections())
+    assert index.query("mb-new", "refund", k=5) == [] and index.thread_messages("mb-new", "t") == []
+    assert len(index.chroma.list_collections()) == before
