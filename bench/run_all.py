@@ -4,6 +4,7 @@ Usage::
 
     python bench/run_all.py            # full runs (minutes), writes bench/REPORT.md
     python bench/run_all.py --quick    # small sizes, for a smoke check
+    python bench/run_all.py --readme   # full runs, and the README's table from the report
 
 Each ``bench/<name>.py`` exposes ``run(quick: bool) -> list[dict]``: one dict per figure, with
 the figure, the baseline measured in the same run and their ratio where one applies. This
@@ -56,6 +57,59 @@ def to_markdown(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The figures the README shows (prefixes of ``figure``), in this order; the rest stays in the report.
+HEADLINES: tuple[tuple[str, str], ...] = (
+    ("transport", "sends/s over HTTP, 8 clients"),
+    ("transport", "threads.get ms, 1000-message thread"),
+    ("transport", "SSE latency ms"),
+    ("inbound", "receiver durable=True (synchronous=FULL, default) throughput"),
+    ("inbound", "receiver durable=True p99 ack latency"),
+    ("tools_tokens", "read_thread tokens"),
+    ("retrieval", "MiniLM embeddings/s"),
+    ("retrieval", "ingest (strip"),
+    ("retrieval", "recall@5 (queries about the question): answer message in top 5, HybridSearch"),
+    (
+        "retrieval",
+        "recall@5 (queries about a fact only the answer holds): answer message in top 5, HybridSearch",
+    ),
+    ("retrieval", "query p50 at 100,000 chunks"),
+    ("retrieval", "prompt tokens per reply, thread of 100"),
+)
+_BASELINE_KEYS = ("baseline", "baseline value", "ratio", "note")
+
+
+def headline(results: dict[str, list[dict[str, object]]]) -> str:
+    """The README's table: the headline rows, each with what it was compared with in the same run."""
+    lines = ["| benchmark | figure | value | compared with, same run |", "|---|---|---|---|"]
+    for bench, prefix in HEADLINES:
+        for row in results.get(bench, []):
+            if not str(row.get("figure", "")).startswith(prefix):
+                continue
+            value = _cell(row.get("value", ""))
+            if row.get("unit"):
+                value += f" {row['unit']}"
+            baseline = [
+                _cell(row[k]) if k != "ratio" else f"ratio {_cell(row[k])}"
+                for k in _BASELINE_KEYS
+                if row.get(k)
+            ]
+            lines.append(f"| {bench} | {_cell(row['figure'])} | {value} | {' · '.join(baseline)} |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: Path, table: str, report: Path) -> None:
+    """Replace what stands between ``<!-- BENCH -->`` and ``<!-- /BENCH -->`` in the README."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = "<!-- BENCH -->", "<!-- /BENCH -->"
+    if start not in text or end not in text:
+        msg = f"{readme} has no {start} ... {end} block to fill"
+        raise SystemExit(msg)
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    note = f"\nFrom [`{report.relative_to(readme.parent)}`]({report.relative_to(readme.parent)}), which holds every figure.\n\n"
+    readme.write_text(head + start + note + table + end + tail, encoding="utf-8")
+
+
 def _load(name: str) -> Any:
     """Load ``bench/<name>.py`` by path: ``bench/retrieval.py`` shares its name with the package."""
     spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
@@ -71,10 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke check, not figures)")
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=HERE / "REPORT.md", help="report path")
+    parser.add_argument("--readme", action="store_true", help="also refresh the README's table")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
     sections: list[str] = []
+    results: dict[str, list[dict[str, object]]] = {}
     failed = 0
     for name in args.only or BENCHMARKS:
         print(f"== {name}", flush=True)
@@ -87,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
             continue
         elapsed = time.perf_counter() - started
+        results[name] = rows
         table = to_markdown(rows)
         print(table, flush=True)
         sections.append(f"## {name}\n\n{table}\n_{elapsed:.1f} s wall clock_\n")
@@ -98,8 +155,17 @@ def main(argv: list[str] | None = None) -> int:
         f"Python {platform.python_version()}, {os.cpu_count()} CPU(s).\n"
         "Every ratio compares against a baseline measured in the same run.\n\n"
     )
-    args.out.write_text(header + "\n".join(sections), encoding="utf-8")
+    top = headline(results)
+    args.out.write_text(
+        header + "## Headline figures\n\n" + top + "\n" + "\n".join(sections), encoding="utf-8"
+    )
     print(f"wrote {args.out}")
+    if args.readme:
+        if args.quick or failed or args.only:
+            print("README not updated: it takes a full, successful run of every benchmark")
+            return 1
+        update_readme(HERE.parent / "README.md", top, args.out.resolve())
+        print("updated README.md")
     return 1 if failed else 0
 
 
