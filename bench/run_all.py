@@ -72,10 +72,31 @@ HEADLINES: tuple[tuple[str, str], ...] = (
         "retrieval",
         "recall@5 (queries about a fact only the answer holds): answer message in top 5, HybridSearch",
     ),
+    (
+        "retrieval",
+        "recall@5 (queries about a fact only the answer holds): right thread in top 5, HybridSearch",
+    ),
     ("retrieval", "query p50 at 100,000 chunks"),
     ("retrieval", "prompt tokens per reply, thread of 100"),
 )
-_BASELINE_KEYS = ("baseline", "baseline value", "ratio", "note")
+
+
+def _compared_with(row: dict[str, object]) -> str:
+    """What a row was compared with, from whichever baseline columns its benchmark uses."""
+    parts: list[str] = []
+    for key, value in row.items():
+        if not key.startswith("baseline") or key == "baseline value" or value in ("", None):
+            continue
+        # "baseline (bare Starlette 200)": the column names the baseline, the cell holds its value.
+        label = key[len("baseline (") : -1] if key.startswith("baseline (") else _cell(value)
+        number = row.get("baseline value") if key == "baseline" else value
+        parts.append(
+            f"{label}: {_cell(number)}" if number not in ("", None) and label != _cell(number) else label
+        )
+    for key in ("ratio", "note"):
+        if row.get(key) not in ("", None):
+            parts.append(f"ratio {_cell(row[key])}" if key == "ratio" else _cell(row[key]))
+    return " · ".join(parts)
 
 
 def headline(results: dict[str, list[dict[str, object]]]) -> str:
@@ -86,14 +107,10 @@ def headline(results: dict[str, list[dict[str, object]]]) -> str:
             if not str(row.get("figure", "")).startswith(prefix):
                 continue
             value = _cell(row.get("value", ""))
-            if row.get("unit"):
-                value += f" {row['unit']}"
-            baseline = [
-                _cell(row[k]) if k != "ratio" else f"ratio {_cell(row[k])}"
-                for k in _BASELINE_KEYS
-                if row.get(k)
-            ]
-            lines.append(f"| {bench} | {_cell(row['figure'])} | {value} | {' · '.join(baseline)} |")
+            unit = str(row.get("unit") or "")
+            if unit:
+                value += f" ({unit})" if unit[0].isdigit() else f" {unit}"
+            lines.append(f"| {bench} | {_cell(row['figure'])} | {value} | {_compared_with(row)} |")
     return "\n".join(lines) + "\n"
 
 
