@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,11 +157,9 @@ def _kill_at(proc: subprocess.Popen[str], marker: Path) -> None:
         proc.wait(timeout=30)
 
 
-@pytest.mark.integration
-@pytest.mark.slow
-def test_worker_killed_mid_flow_then_restarted_sends_exactly_one_reply(tmp_path: Path) -> None:
-    from email.message import EmailMessage
-
+@contextlib.contextmanager
+def served_support(tmp_path: Path) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """A sandbox on disk, served on loopback (the worker processes connect over HTTP)."""
     from agentmail_tools.sandbox import Sandbox
 
     with (
@@ -168,15 +167,24 @@ def test_worker_killed_mid_flow_then_restarted_sends_exactly_one_reply(tmp_path:
         sandbox.serve(smtp_port=None) as server,
         server.client() as client,
     ):
-        mailbox = client.mailboxes.create("support")
-        mail = EmailMessage()
-        mail["From"], mail["To"], mail["Subject"] = (
-            "bob@example.org",
-            mailbox.full_address,
-            "Reset link expired",
-        )
-        mail.set_content("My password reset link says it has expired. What am I doing wrong?")
-        inbound = client.messages.get(mailbox.id, sandbox.inject(mail.as_bytes())[0]["id"])
+        yield sandbox, server, client, client.mailboxes.create("support")
+
+
+def reset_link_mail(sandbox: Any, client: Any, mailbox: Any, sender: str, subject: str) -> Any:
+    """A customer's password question, delivered as raw MIME; returns the stored message."""
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = sender, mailbox.full_address, subject
+    mail.set_content("My password reset link says it has expired. What am I doing wrong?")
+    return client.messages.get(mailbox.id, sandbox.inject(mail.as_bytes())[0]["id"])
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_worker_killed_mid_flow_then_restarted_sends_exactly_one_reply(tmp_path: Path) -> None:
+    with served_support(tmp_path) as (sandbox, server, client, mailbox):
+        inbound = reset_link_mail(sandbox, client, mailbox, "bob@example.org", "Reset link expired")
         queue = SQLiteQueue(tmp_path / "queue.db")
         assert queue.put(InboundEvent.from_message(inbound))
 
@@ -220,23 +228,12 @@ def test_worker_build_from_yaml_configs(env: Any, tmp_path: Path) -> None:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_two_worker_processes_share_one_queue_and_answer_each_email_once(tmp_path: Path) -> None:
-    from email.message import EmailMessage
-
-    from agentmail_tools.sandbox import Sandbox
-
-    with (
-        Sandbox(tmp_path / "sandbox") as sandbox,
-        sandbox.serve(smtp_port=None) as server,
-        server.client() as client,
-    ):
-        mailbox = client.mailboxes.create("support")
+    with served_support(tmp_path) as (sandbox, server, client, mailbox):
         queue = SQLiteQueue(tmp_path / "queue.db")
         for n in range(4):
-            mail = EmailMessage()
-            mail["From"], mail["To"] = f"customer{n}@example.org", mailbox.full_address
-            mail["Subject"] = f"Reset link expired ({n})"
-            mail.set_content("My password reset link says it has expired. What am I doing wrong?")
-            inbound = client.messages.get(mailbox.id, sandbox.inject(mail.as_bytes())[0]["id"])
+            inbound = reset_link_mail(
+                sandbox, client, mailbox, f"customer{n}@example.org", f"Reset link expired ({n})"
+            )
             queue.put(InboundEvent.from_message(inbound))
         # Separate state folders on purpose: only the queue file is shared (guards, decisions
         # and reviews could be shared too; the point here is that leases never overlap).
