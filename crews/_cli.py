@@ -143,18 +143,19 @@ def review_list(
     ] = "pending",
 ) -> None:
     """Drafts waiting for a person, oldest first."""
-    from rich.table import Table
-
-    from agentmail_tools.cli._context import console
+    from agentmail_tools.cli._context import print_table
 
     from ._review import ReviewQueue
 
-    table = Table("id", "status", "to", "subject", "why held", "escalate to")
-    for item in ReviewQueue(_state(ctx).path("review.db")).list(status=None if status == "all" else status):
-        table.add_row(
-            item.id, item.status, item.sender, item.subject, "; ".join(item.reasons), item.escalation or ""
-        )
-    console.print(table)
+    print_table(
+        ("id", "status", "to", "subject", "why held", "escalate to"),
+        (
+            (item.id, item.status, item.sender, item.subject, "; ".join(item.reasons), item.escalation or "")
+            for item in ReviewQueue(_state(ctx).path("review.db")).list(
+                status=None if status == "all" else status
+            )
+        ),
+    )
 
 
 @review_app.command("approve")

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from .._errors import MailError
-from ._context import CliState, console, err_console, fail, resolve_mailbox
+from ._context import CliState, console, err_console, fail, print_table, resolve_mailbox
 
 __all__ = ["app", "main"]
 
@@ -104,10 +104,13 @@ def sandbox_serve(
 def mailboxes_list(ctx: typer.Context) -> None:
     """List the account's mailboxes."""
     with _state(ctx).client() as client:
-        table = Table("id", "address", "status", "sent today")
-        for mb in client.mailboxes.list():
-            table.add_row(mb.id, mb.full_address, mb.status, f"{mb.daily_send_count}/{mb.daily_send_limit}")
-        console.print(table)
+        print_table(
+            ("id", "address", "status", "sent today"),
+            (
+                (mb.id, mb.full_address, mb.status, f"{mb.daily_send_count}/{mb.daily_send_limit}")
+                for mb in client.mailboxes.list()
+            ),
+        )
 
 
 @mailboxes_app.command("create")
@@ -148,16 +151,19 @@ def send(
 def threads_list(ctx: typer.Context, mailbox: MailboxOpt) -> None:
     """List a mailbox's threads, newest activity first."""
     with _state(ctx).client() as client:
-        table = Table("id", "subject", "messages", "last message", "participants")
-        for t in client.threads.list(resolve_mailbox(client, mailbox)):
-            table.add_row(
-                t.id,
-                t.subject,
-                str(t.message_count),
-                f"{t.last_message_at:%Y-%m-%d %H:%M}",
-                ", ".join(t.participants),
-            )
-        console.print(table)
+        print_table(
+            ("id", "subject", "messages", "last message", "participants"),
+            (
+                (
+                    t.id,
+                    t.subject,
+                    str(t.message_count),
+                    f"{t.last_message_at:%Y-%m-%d %H:%M}",
+                    ", ".join(t.participants),
+                )
+                for t in client.threads.list(resolve_mailbox(client, mailbox))
+            ),
+        )
 
 
 @threads_app.command("show")
@@ -252,11 +258,14 @@ def queue_dead(ctx: typer.Context) -> None:
     """Dead-lettered events with their last error."""
     from ..inbound import SQLiteQueue
 
-    table = Table("event id", "event", "mailbox", "attempts", "last error")
-    for dead in SQLiteQueue(_state(ctx).path("queue.db")).dead_letters():
-        event = dead.event
-        table.add_row(event.event_id, event.event, event.mailbox_id or "", str(dead.attempts), dead.error)
-    console.print(table)
+    print_table(
+        ("event id", "event", "mailbox", "attempts", "last error"),
+        (
+            (d.event.event_id, d.event.event, d.event.mailbox_id or "", str(d.attempts), d.error)
+            for d in SQLiteQueue(_state(ctx).path("queue.db")).dead_letters()
+        ),
+        whole=("event id",),
+    )
 
 
 @queue_app.command("requeue")
@@ -280,10 +289,14 @@ def decisions_list(
     """Every send decision, including the decision to stay silent, newest first."""
     from ..guards import DecisionLog
 
-    table = Table("when", "outcome", "mailbox", "thread", "reason")
-    for d in DecisionLog(_state(ctx).path("decisions.db")).list(mailbox, outcome, limit):
-        table.add_row(f"{d.created_at:%m-%d %H:%M:%S}", d.outcome, d.mailbox_id, d.thread_id or "", d.reason)
-    console.print(table)
+    print_table(
+        ("when", "outcome", "thread", "reason"),
+        (
+            (f"{d.created_at:%m-%d %H:%M:%S}", d.outcome, d.thread_id or "", d.reason)
+            for d in DecisionLog(_state(ctx).path("decisions.db")).list(mailbox, outcome, limit)
+        ),
+        whole=("thread",),
+    )
 
 
 def _register_extensions() -> None:

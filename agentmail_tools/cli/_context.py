@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,12 +15,31 @@ from rich.console import Console
 if TYPE_CHECKING:
     from .._client import MailClient
 
-__all__ = ["CliState", "console", "err_console", "fail", "resolve_mailbox"]
+__all__ = ["CliState", "console", "err_console", "fail", "print_table", "resolve_mailbox"]
 
 console = Console()
 err_console = Console(stderr=True)
 
 DEFAULT_DATA_DIR = ".agentmail"
+
+
+def print_table(
+    columns: Sequence[str], rows: Iterable[Sequence[str]], *, whole: Sequence[str] = ("id",)
+) -> None:
+    """Print a table whose ``whole`` columns are never cut or wrapped (ids are copied and pasted)."""
+    from rich.table import Table
+
+    rows = [list(r) for r in rows]
+    table = Table()
+    for i, name in enumerate(columns):
+        if name in whole:
+            width = max([len(name), *(len(r[i]) for r in rows)])
+            table.add_column(name, no_wrap=True, min_width=width)
+        else:
+            table.add_column(name)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 @dataclass
