@@ -11,7 +11,7 @@ results are checked against it (defence in depth).
 
 Partitions rather than one collection with a ``mailbox_id`` filter: Chroma evaluates a
 metadata filter before the vector search, so at 100,000 chunks over 20 mailboxes a filtered
-query took ~38 ms against ~1.3 ms for the same search in the mailbox's own collection
+query took ~34 ms against ~2 ms for the same search in the mailbox's own collection
 (measured on 2 cores); deleting a mailbox becomes dropping its collections.
 
 Ids are stable (derived from the mailbox, message and chunk number), writes are upserts,
