@@ -25,11 +25,11 @@ import hashlib
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from agentmail_tools._validation import check_id
 
@@ -46,6 +46,7 @@ COLLECTIONS: tuple[CollectionName, ...] = ("messages", "docs", "notes")
 #: ``mailbox_id`` of documents and notes published to every mailbox of this index.
 SHARED = "__shared__"
 _UPSERT_BATCH = 256
+_T = TypeVar("_T")
 
 
 def where_all(*conditions: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -227,6 +228,26 @@ class MailIndex:
         self._partitions[(kind, owner)] = found
         return found
 
+    def _use(self, kind: str, owner: str, op: Callable[[Any], _T], *, create: bool = False) -> _T | None:
+        """Run ``op`` on a partition; ``None`` if it does not exist (and ``create`` is false).
+
+        Handles are cached, so a partition another process dropped (``delete_mailbox`` on a
+        shared Chroma server) is looked up again once instead of failing until a restart.
+        """
+        from chromadb.errors import NotFoundError
+
+        for attempt in (1, 2):
+            col = self._partition(kind, owner, create=create)
+            if col is None:
+                return None
+            try:
+                return op(col)
+            except NotFoundError:
+                self._partitions.pop((kind, owner), None)
+                if attempt == 2:
+                    raise
+        return None  # pragma: no cover - the loop returns or raises
+
     def _partition_names(self, kind: str | None = None) -> list[str]:
         """Names of this index's collections (of one kind), every partition."""
         start = self.prefix if kind is None else f"{self.prefix}{kind}_"
@@ -262,19 +283,22 @@ class MailIndex:
             for offset, meta in enumerate(metas[sl]):
                 by_owner.setdefault(str(meta["mailbox_id"]), []).append(start + offset)
             for owner, rows in by_owner.items():
-                self._partition(name, owner, create=True).upsert(
-                    ids=[ids[i] for i in rows],
-                    documents=[texts[i] for i in rows],
-                    embeddings=[vectors[i - start] for i in rows],
-                    metadatas=[metas[i] for i in rows],
+                self._use(
+                    name,
+                    owner,
+                    lambda col, rows=rows, start=start, vectors=vectors: col.upsert(
+                        ids=[ids[i] for i in rows],
+                        documents=[texts[i] for i in rows],
+                        embeddings=[vectors[i - start] for i in rows],
+                        metadatas=[metas[i] for i in rows],
+                    ),
+                    create=True,
                 )
         if ids:
             self._generation += 1
 
     def _delete(self, name: CollectionName, owner: str, ids: list[str]) -> None:
-        col = self._partition(name, owner, create=False) if ids else None
-        if col is not None:
-            col.delete(ids=ids)
+        if ids and self._use(name, owner, lambda col: col.delete(ids=ids) or True):
             self._generation += 1
 
     # -- messages -------------------------------------------------------------------------
@@ -344,10 +368,15 @@ class MailIndex:
         for mailbox, message_id in latest:
             by_mailbox.setdefault(mailbox, []).append(message_id)
         for mailbox, message_ids in by_mailbox.items():
-            col = self._partition("messages", mailbox, create=False)
-            if col is None:
+            got = self._use(
+                "messages",
+                mailbox,
+                lambda col, ids=message_ids: col.get(
+                    where={"message_id": {"$in": ids}}, include=["metadatas"]
+                ),
+            )
+            if got is None:
                 continue
-            got = col.get(where={"message_id": {"$in": message_ids}}, include=["metadatas"])
             for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
                 existing.setdefault((mailbox, str(meta["message_id"])), {})[chunk_id] = str(
                     meta.get("hash", "")
@@ -381,10 +410,13 @@ class MailIndex:
 
     def delete_message(self, mailbox_id: str, message_id: str) -> int:
         """Remove every chunk of one message; returns how many were removed."""
-        col = self._partition("messages", _mailbox(mailbox_id), create=False)
-        if col is None:
+        got = self._use(
+            "messages",
+            _mailbox(mailbox_id),
+            lambda col: col.get(where={"message_id": message_id}, include=[]),
+        )
+        if got is None:
             return 0
-        got = col.get(where={"message_id": message_id}, include=[])
         self._delete("messages", mailbox_id, list(got["ids"]))
         return len(got["ids"])
 
@@ -394,12 +426,11 @@ class MailIndex:
         removed = 0
         with self._lock:
             for name in COLLECTIONS:
-                col = self._partition(name, owner, create=False)
-                if col is None:
+                count = self._use(name, owner, lambda col: col.count())
+                if count is None:
                     continue
-                removed += int(col.count())
-                self.chroma.delete_collection(col.name)
-                del self._partitions[(name, owner)]
+                removed += int(count)
+                self.chroma.delete_collection(self._partitions.pop((name, owner)).name)
                 self._generation += 1
         return removed
 
@@ -409,10 +440,13 @@ class MailIndex:
         Each item has ``id``, ``thread_id``, ``from``, ``subject``, ``date``, ``direction``
         and ``text`` (the stripped body).
         """
-        col = self._partition("messages", _mailbox(mailbox_id), create=False)
-        if col is None:
+        got = self._use(
+            "messages",
+            _mailbox(mailbox_id),
+            lambda col: col.get(where={"thread_id": thread_id}, include=["documents", "metadatas"]),
+        )
+        if got is None:
             return []
-        got = col.get(where={"thread_id": thread_id}, include=["documents", "metadatas"])
         grouped: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         for doc, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=False):
             grouped.setdefault(str(meta["message_id"]), []).append(
@@ -510,10 +544,9 @@ class MailIndex:
     def delete_document(self, source: str, *, mailbox_id: str | None = None) -> int:
         """Remove a document's chunks; returns how many were removed."""
         owner = SHARED if mailbox_id is None else _mailbox(mailbox_id)
-        col = self._partition("docs", owner, create=False)
-        if col is None:
+        got = self._use("docs", owner, lambda col: col.get(where={"source": source}, include=[]))
+        if got is None:
             return 0
-        got = col.get(where={"source": source}, include=[])
         self._delete("docs", owner, list(got["ids"]))
         return len(got["ids"])
 
@@ -525,8 +558,9 @@ class MailIndex:
         records: list[tuple[str, str, str, dict[str, Any]]],
     ) -> IndexStats:
         with self._lock:
-            col = self._partition(name, owner, create=False)
-            got = col.get(where=where, include=["metadatas"]) if col is not None else {"ids": []}
+            got = self._use(name, owner, lambda col: col.get(where=where, include=["metadatas"])) or {
+                "ids": []
+            }
             old = {
                 i: str(m.get("hash", ""))
                 for i, m in zip(got["ids"], got.get("metadatas") or [], strict=False)
@@ -634,14 +668,17 @@ class MailIndex:
                 if until is not None:
                     conds.append({"ts": {"$lte": _ts(until)}})
             scope = mailbox_ids if name == "messages" else [*mailbox_ids, SHARED]
+            where_in = where_all(*conds)
             for owner in scope:
-                col = self._partition(name, owner, create=False)
-                if col is None:
-                    continue
-                result = col.query(
-                    query_embeddings=[vector], n_results=k, where=where_all(*conds), include=include
+                result = self._use(
+                    name,
+                    owner,
+                    lambda col, where_in=where_in: col.query(
+                        query_embeddings=[vector], n_results=k, where=where_in, include=include
+                    ),
                 )
-                hits.extend(_hits(name, owner, result))
+                if result is not None:
+                    hits.extend(_hits(name, owner, result))
         hits.sort(key=lambda h: h.distance)
         return hits[:k]
 
@@ -649,10 +686,13 @@ class MailIndex:
         self, mailbox_id: str, *, where: Mapping[str, Any] | None = None, limit: int | None = None
     ) -> list[Hit]:
         """All message chunks of a mailbox matching ``where`` (no ranking; for keyword search)."""
-        col = self._partition("messages", _mailbox(mailbox_id), create=False)
-        if col is None:
+        got = self._use(
+            "messages",
+            _mailbox(mailbox_id),
+            lambda col: col.get(where=where_all(where), include=["documents", "metadatas"], limit=limit),
+        )
+        if got is None:
             return []
-        got = col.get(where=where_all(where), include=["documents", "metadatas"], limit=limit)
         return [
             Hit(id=i, collection="messages", text=d or "", metadata=dict(m or {}), distance=0.0)
             for i, d, m in zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=False)
@@ -662,8 +702,7 @@ class MailIndex:
         """Chunks of one kind: one mailbox's (shared documents and notes not included), or all."""
         _check_kind(name)
         if mailbox_id is not None:
-            col = self._partition(name, _mailbox(mailbox_id), create=False)
-            return 0 if col is None else int(col.count())
+            return int(self._use(name, _mailbox(mailbox_id), lambda col: col.count()) or 0)
         return sum(
             int(self.chroma.get_collection(n, embedding_function=None).count())
             for n in self._partition_names(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,3 +227,22 @@ def test_each_mailbox_is_a_partition_of_its_own(index: MailIndex) -> None:
     before = len(index.chroma.list_collections())
     assert index.query("mb-new", "refund", k=5) == [] and index.thread_messages("mb-new", "t") == []
     assert len(index.chroma.list_collections()) == before
+
+
+def test_a_partition_dropped_by_another_process_is_looked_up_again(
+    embedder: MiniLMEmbeddingFunction,
+) -> None:
+    import chromadb
+
+    shared = chromadb.EphemeralClient()
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    worker = MailIndex(chroma_client=shared, embedding_function=embedder, collection_prefix=prefix)
+    admin = MailIndex(chroma_client=shared, embedding_function=embedder, collection_prefix=prefix)
+    worker.index_message(make_message("m1", "Where is my refund?"))
+    assert len(worker.query("mb-a", "refund")) == 1  # the worker now holds a handle
+    assert admin.delete_mailbox("mb-a") == 1  # another process drops the mailbox
+    assert worker.query("mb-a", "refund") == [] and worker.count("messages", mailbox_id="mb-a") == 0
+    worker.index_message(make_message("m2", "Refund arrived, thanks"))  # and writes again
+    assert [h.metadata["message_id"] for h in admin.query("mb-a", "refund")] == ["m2"]
+    for name in admin._partition_names():
+        shared.delete_collection(name)
