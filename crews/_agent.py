@@ -181,11 +181,11 @@ class EmailAgent:
             summaries = ThreadSummaries(file("summaries.db"))
             self._owned.append(summaries)
         self.summaries = summaries
-        if context_builder is None and retrieval:
+        if context_builder is None and index is not None:
             from retrieval import ContextBuilder
 
             context_builder = ContextBuilder(
-                self.index,
+                index,
                 summaries=self.summaries,
                 budget_tokens=self.config.context_budget_tokens,
                 # The inbound email is rendered by the flow (marked untrusted); not twice.

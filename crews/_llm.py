@@ -143,7 +143,7 @@ class ScriptedLLM(BaseLLM):
 
     def __init__(self, responses: Sequence[Any] = (), **data: Any) -> None:
         data.setdefault("model", "scripted")
-        super().__init__(responses=list(responses), **data)
+        super().__init__(responses=list(responses), **data)  # type: ignore[call-arg]  # pydantic field
 
     @property
     def prompts(self) -> list[str]:

@@ -194,7 +194,7 @@ class ReviewQueue:
         if status is not None and status not in STATUSES:
             msg = f"unknown status {status!r}; use one of {', '.join(STATUSES)} or None"
             raise ReviewError(msg)
-        sql, args = "SELECT * FROM reviews WHERE 1=1", []
+        sql, args = "SELECT * FROM reviews WHERE 1=1", list[str | int]()
         if mailbox_id is not None:
             sql += " AND mailbox_id = ?"
             args.append(mailbox_id)

@@ -283,22 +283,29 @@ class MailIndex:
             for offset, meta in enumerate(metas[sl]):
                 by_owner.setdefault(str(meta["mailbox_id"]), []).append(start + offset)
             for owner, rows in by_owner.items():
-                self._use(
-                    name,
-                    owner,
-                    lambda col, rows=rows, start=start, vectors=vectors: col.upsert(
+
+                def upsert(
+                    col: Any, rows: list[int] = rows, start: int = start, vectors: Any = vectors
+                ) -> None:
+                    col.upsert(
                         ids=[ids[i] for i in rows],
                         documents=[texts[i] for i in rows],
                         embeddings=[vectors[i - start] for i in rows],
                         metadatas=[metas[i] for i in rows],
-                    ),
-                    create=True,
-                )
+                    )
+
+                self._use(name, owner, upsert, create=True)
         if ids:
             self._generation += 1
 
     def _delete(self, name: CollectionName, owner: str, ids: list[str]) -> None:
-        if ids and self._use(name, owner, lambda col: col.delete(ids=ids) or True):
+        def delete(col: Any) -> bool:
+            col.delete(ids=ids)
+            return True
+
+        if not ids:
+            return
+        if self._use(name, owner, delete):
             self._generation += 1
 
     # -- messages -------------------------------------------------------------------------
@@ -368,13 +375,11 @@ class MailIndex:
         for mailbox, message_id in latest:
             by_mailbox.setdefault(mailbox, []).append(message_id)
         for mailbox, message_ids in by_mailbox.items():
-            got = self._use(
-                "messages",
-                mailbox,
-                lambda col, ids=message_ids: col.get(
-                    where={"message_id": {"$in": ids}}, include=["metadatas"]
-                ),
-            )
+
+            def lookup(col: Any, ids: list[str] = message_ids) -> Any:
+                return col.get(where={"message_id": {"$in": ids}}, include=["metadatas"])
+
+            got = self._use("messages", mailbox, lookup)
             if got is None:
                 continue
             for chunk_id, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
@@ -669,14 +674,12 @@ class MailIndex:
                     conds.append({"ts": {"$lte": _ts(until)}})
             scope = mailbox_ids if name == "messages" else [*mailbox_ids, SHARED]
             where_in = where_all(*conds)
+
+            def search(col: Any, where_in: dict[str, Any] | None = where_in) -> Any:
+                return col.query(query_embeddings=[vector], n_results=k, where=where_in, include=include)
+
             for owner in scope:
-                result = self._use(
-                    name,
-                    owner,
-                    lambda col, where_in=where_in: col.query(
-                        query_embeddings=[vector], n_results=k, where=where_in, include=include
-                    ),
-                )
+                result = self._use(name, owner, search)
                 if result is not None:
                     hits.extend(_hits(name, owner, result))
         hits.sort(key=lambda h: h.distance)

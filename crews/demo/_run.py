@@ -124,8 +124,10 @@ def run_demo(data_dir: Path, *, console: Console | None = None, fresh: bool = Tr
     agent = _Agent.create(data_dir, console)
     sandbox = Sandbox(data_dir / "sandbox")
     with sandbox.serve() as server, server.client() as client:
+        smtp_port = server.smtp_port
+        assert smtp_port is not None  # serve() listens for SMTP unless told not to
         console.rule("[bold]1 · the mail server")
-        console.print(f"sandbox at {server.base_url}, SMTP on {server.smtp_host}:{server.smtp_port}")
+        console.print(f"sandbox at {server.base_url}, SMTP on {server.smtp_host}:{smtp_port}")
         mailbox = client.mailboxes.create("support", display_name="Brightpath Home Support")
         result.mailbox_id = mailbox.id
         console.print(f"created mailbox [bold]{mailbox.full_address}[/] ({mailbox.id}) in code")
@@ -136,7 +138,7 @@ def run_demo(data_dir: Path, *, console: Console | None = None, fresh: bool = Tr
         agent.start_listening(client, mailbox.id)
         try:
             console.rule("[bold]3 · the inbox arrives over SMTP")
-            with smtplib.SMTP(server.smtp_host, server.smtp_port, timeout=10) as smtp:
+            with smtplib.SMTP(server.smtp_host, smtp_port, timeout=10) as smtp:
                 for email in INBOX:
                     smtp.send_message(_mime(email, mailbox.full_address))
                     console.print(f"  ← {email.from_address:34} {email.subject}")
@@ -149,11 +151,15 @@ def run_demo(data_dir: Path, *, console: Console | None = None, fresh: bool = Tr
 
             console.rule("[bold]5 · follow-ups land in their threads")
             follow_rows: list[DemoEmail] = []
-            with smtplib.SMTP(server.smtp_host, server.smtp_port, timeout=10) as smtp:
+            with smtplib.SMTP(server.smtp_host, smtp_port, timeout=10) as smtp:
                 for email in FOLLOW_UPS:
                     original = next(e for e in INBOX if e.key == email.follows)
                     first = _find_inbound(client, mailbox.id, original)
-                    reply = _latest_outbound(client, mailbox.id, first.thread_id) if first else None
+                    reply = (
+                        _latest_outbound(client, mailbox.id, first.thread_id)
+                        if first and first.thread_id
+                        else None
+                    )
                     if reply is None:
                         console.print(f"  (no reply to answer for {original.key!r}; skipping its follow-up)")
                         continue
@@ -204,6 +210,7 @@ class _Agent:
         self._stop = threading.Event()
         self._listener_thread: threading.Thread | None = None
         self._listener_client: MailClient | None = None
+        self.llm: Any = None
         self._agent: Any = None
         self._queue: Any = None
 
