@@ -92,12 +92,17 @@ def worker_run(
         if is_offline(agent.llm):
             console.print("[yellow]offline model[/]: set OPENAI_API_KEY to use a real one")
         if docs is not None:
-            console.print(f"indexed {agent.index_docs(docs)} chunks from {docs}")
+            console.print(f"indexed {agent.index_docs(docs)} documents from {docs}")
         queue = SQLiteQueue(state.path("queue.db"))
         feeders: list[threading.Thread] = []
         if source == "sse":
             listener = SSEListener(
-                client, queue, mailbox_id=mailbox_id, state_path=state.path(f"sse-{mailbox_id}.json")
+                client,
+                queue,
+                mailbox_id=mailbox_id,
+                # The flow answers received mail; sent/delivered events would only be skipped.
+                events=["message.received"],
+                state_path=state.path(f"sse-{mailbox_id}.json"),
             )
             feeders.append(threading.Thread(target=listener.run, args=(stop,), daemon=True))
         elif source == "poll":
