@@ -136,6 +136,37 @@ def test_user_mistakes_get_a_readable_error_and_no_traceback(
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+def test_sandbox_serve_on_a_busy_port_says_so(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from agentmail_tools.cli import main; main()",
+                "sandbox",
+                "serve",
+                "--data",
+                str(tmp_path / "box"),
+                "--port",
+                str(port),
+                "--smtp-port",
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"cannot listen on 127.0.0.1 (HTTP port {port}" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert (tmp_path / "box").is_dir()  # --data names the sandbox's own folder
+
+
 def test_hosted_api_errors_are_readable(tmp_path: Path) -> None:
     """A bad base URL is a library error (MailError): one line, exit 1, no traceback."""
     proc = subprocess.run(

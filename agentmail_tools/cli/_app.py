@@ -78,14 +78,23 @@ def sandbox_serve(
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port (0 = any free port).")] = 8025,
     smtp_port: Annotated[int, typer.Option(help="SMTP port (0 = any free port).")] = 2525,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data", help="The sandbox's folder (default: 'sandbox' in the global --data folder)."),
+    ] = None,
 ) -> None:
     """Serve the sandbox over HTTP and SMTP until interrupted; prints the base URL and key."""
     from ..sandbox import Sandbox
 
-    data = _state(ctx).path("sandbox")
+    data = data_dir if data_dir is not None else _state(ctx).path("sandbox")
     sandbox = Sandbox(data)
     try:
-        with sandbox.serve(host=host, port=port, smtp_port=smtp_port) as server:
+        try:
+            serving = sandbox.serve(host=host, port=port, smtp_port=smtp_port)
+        except OSError as err:
+            msg = f"cannot listen on {host} (HTTP port {port}, SMTP port {smtp_port}): {err.strerror or err}"
+            raise fail(msg, "choose other ports with --port/--smtp-port, or 0 for any free port") from err
+        with serving as server:
             console.print(f"[bold green]sandbox[/] serving {data.resolve()}")
             console.print(f"  base URL  {server.base_url}")
             console.print(f"  SMTP      {server.smtp_host}:{server.smtp_port}")
