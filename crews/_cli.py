@@ -214,12 +214,16 @@ def eval_run(
     """Run the labelled set through the real flow (offline model unless OPENAI_API_KEY is set)."""
     from rich.markdown import Markdown
 
-    from agentmail_tools.cli._context import console
+    from agentmail_tools.cli._context import console, fail
 
     from ._llm import default_llm
-    from .evals import run_eval
+    from .evals import load_items, run_eval
 
-    report = run_eval(items, config=config, llm=default_llm())
+    try:
+        labelled = load_items(items)
+    except ValueError as err:
+        raise fail(str(err), "see crews/evals/data/emails.yaml for the format") from err
+    report = run_eval(labelled, config=_config(config), llm=default_llm())
     text = report.to_markdown()
     console.print(Markdown(text))
     if out is not None:

@@ -111,6 +111,8 @@ def test_index_sync_is_idempotent(tmp_path: Path) -> None:
         (["review", "approve", "rev_missing"], "rev_missing"),
         (["queue", "requeue", "evt_missing"], "no dead-lettered event"),
         (["webhooks", "listen"], "no webhook secret"),
+        (["eval", "run", "--items", "missing.yaml"], "cannot read the labelled set"),
+        (["eval", "run", "--config", "missing.yaml"], "cannot read mailbox configuration"),
     ],
 )
 def test_user_mistakes_get_a_readable_error_and_no_traceback(

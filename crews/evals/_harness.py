@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["DATA_DIR", "EvalExpect", "EvalItem", "EvalReport", "EvalRow", "load_items", "run_eval"]
 
@@ -185,10 +185,31 @@ class EvalReport(BaseModel):
 
 
 def load_items(path: str | Path | None = None) -> list[EvalItem]:
-    """The labelled items of a YAML file (default: the shipped set)."""
+    """The labelled items of a YAML file (default: the shipped set).
+
+    Raises:
+        ValueError: the file cannot be read, is not YAML, or an item is not a labelled email
+            (the message names the file and the item).
+    """
     file = Path(path) if path is not None else DATA_DIR / "emails.yaml"
-    data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    items = [EvalItem.model_validate(raw) for raw in data["items"]]
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as err:
+        msg = f"cannot read the labelled set {file}: {err.strerror or err}"
+        raise ValueError(msg) from err
+    except yaml.YAMLError as err:
+        msg = f"{file} is not valid YAML: {err}"
+        raise ValueError(msg) from err
+    if not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        msg = f"{file}: expected a mapping with an 'items' list"
+        raise ValueError(msg)
+    items = []
+    for n, raw in enumerate(data["items"], 1):
+        try:
+            items.append(EvalItem.model_validate(raw))
+        except ValidationError as err:
+            msg = f"{file}: item {n} is not a labelled email: {err}"
+            raise ValueError(msg) from err
     ids = [i.id for i in items]
     if len(ids) != len(set(ids)):
         msg = f"{file}: duplicate item ids"

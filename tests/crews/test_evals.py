@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -50,6 +51,24 @@ def test_items_can_be_written_in_python_as_well_as_yaml() -> None:
     )
     assert item.model_dump(by_alias=True)["from"] == "ana@example.com"
     assert EvalItem.model_validate(item.model_dump(by_alias=True)) == item
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (None, "cannot read the labelled set"),
+        ("items: [unclosed", "is not valid YAML"),
+        ("- just a list", "expected a mapping with an 'items' list"),
+        ("items:\n  - id: x\n    family: support\n", "item 1 is not a labelled email"),
+    ],
+)
+def test_a_bad_labelled_set_is_a_clear_error(tmp_path: Path, content: str | None, needle: str) -> None:
+    path = tmp_path / "set.yaml"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=needle) as info:
+        load_items(path)
+    assert str(path) in str(info.value)
 
 
 @pytest.mark.crewai
