@@ -63,6 +63,7 @@ __all__ = [
     "parse_retry_after",
     "redirect_error",
     "resolve_base_url",
+    "status_error",
     "stream_error",
 ]
 
@@ -240,19 +241,21 @@ def _error_fields(response: httpx.Response) -> tuple[Any, str | None, str | None
     return body, error, code
 
 
-def make_status_error(response: httpx.Response) -> APIStatusError:
-    """Build the :class:`APIStatusError` subclass for an error response (body must be read)."""
-    status = response.status_code
-    body, error, code = _error_fields(response)
+def status_error(
+    status: int,
+    message: str,
+    *,
+    error: str | None = None,
+    code: str | None = None,
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """The :class:`APIStatusError` subclass for ``status`` (one table for HTTP and in-process errors)."""
     cls = _STATUS_ERRORS.get(status)
     if cls is None:
         cls = InternalServerError if status >= 500 else APIStatusError
-    request = response.request
-    where = f" ({request.method} {request.url.raw_path.decode('ascii', 'replace').split('?')[0]})"
-    reason = error or response.reason_phrase or "error"
-    message = f"{status} {reason}{where}"
     if cls is RateLimitError:
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
         return RateLimitError(
             message,
             retry_after=retry_after,
@@ -260,9 +263,27 @@ def make_status_error(response: httpx.Response) -> APIStatusError:
             error=error,
             code=code,
             body=body,
-            headers=response.headers,
+            headers=headers,
         )
-    return cls(message, status_code=status, error=error, code=code, body=body, headers=response.headers)
+    return cls(message, status_code=status, error=error, code=code, body=body, headers=headers)
+
+
+def make_status_error(response: httpx.Response) -> APIStatusError:
+    """Build the :class:`APIStatusError` subclass for an error response (body must be read)."""
+    status = response.status_code
+    body, error, code = _error_fields(response)
+    request = response.request
+    where = f" ({request.method} {request.url.raw_path.decode('ascii', 'replace').split('?')[0]})"
+    reason = error or response.reason_phrase or "error"
+    return status_error(
+        status,
+        f"{status} {reason}{where}",
+        error=error,
+        code=code,
+        body=body,
+        headers=response.headers,
+        retry_after=parse_retry_after(response.headers.get("retry-after")) if status == 429 else None,
+    )
 
 
 def redirect_error(response: httpx.Response) -> APIStatusError:

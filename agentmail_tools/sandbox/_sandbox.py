@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from .._base import status_error
 from ._app import build_app
 from ._auth import Principal
 from ._events import WebhookDispatcher
+from ._http import ApiError
 from ._limits import SandboxLimits
 from ._server import SandboxServer
 from ._service import DEFAULT_DOMAIN, IN_PROCESS_BASE_URL, SandboxService
@@ -25,6 +29,31 @@ if TYPE_CHECKING:
 __all__ = ["Sandbox"]
 
 _FULL = Principal(key_id="sandbox", mailbox_ids=None)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _mail_errors(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Raise the client's error tree from the sandbox's direct methods, as over HTTP.
+
+    ``sandbox.inject(...)`` and ``client.messages.send(...)`` refuse bad input with the same
+    :class:`~agentmail_tools.MailError` subclasses, so callers catch one family of errors.
+    """
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except ApiError as err:
+            raise status_error(
+                err.status,
+                f"{err.status} {err.message} (sandbox.{method.__name__})",
+                error=err.message,
+                code=err.extra.get("code"),
+                body=err.body(),
+            ) from err
+
+    return wrapper
 
 
 class Sandbox:
@@ -152,6 +181,7 @@ class Sandbox:
 
     # -- Python conveniences (mirror the /v1/sandbox routes) ------------------------------
 
+    @_mail_errors
     def create_mailbox(
         self, address: str, *, display_name: str | None = None, domain_id: str | None = None
     ) -> dict[str, Any]:
@@ -164,6 +194,7 @@ class Sandbox:
         result: dict[str, Any] = self.service.create_mailbox(_FULL, body)["mailbox"]
         return result
 
+    @_mail_errors
     def inject(self, message: bytes | str | dict[str, Any]) -> list[dict[str, Any]]:
         """Deliver inbound mail as if it came from outside; returns the stored messages.
 
@@ -180,6 +211,7 @@ class Sandbox:
         messages: list[dict[str, Any]] = result["messages"]
         return messages
 
+    @_mail_errors
     def deliver(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> list[dict[str, Any]]:
         """Deliver raw MIME to explicit envelope recipients (what the SMTP listener does)."""
         return self.service.deliver_raw(mail_from, rcpt_tos, raw)
@@ -191,17 +223,21 @@ class Sandbox:
     def clear_outbox(self) -> int:
         return self.service.clear_outbox()
 
+    @_mail_errors
     def mark_bounce(self, address: str) -> None:
         """Mail to ``address`` bounces from now on (event message.bounced, suppression)."""
         self.service.mark_address(address, "bounce")
 
+    @_mail_errors
     def mark_complaint(self, address: str) -> None:
         """Mail to ``address`` is delivered, then reported as spam (message.complaint)."""
         self.service.mark_address(address, "complaint")
 
+    @_mail_errors
     def unmark(self, address: str) -> bool:
         return self.service.unmark_address(address)
 
+    @_mail_errors
     def complain(self, message_id: str, address: str | None = None) -> dict[str, Any]:
         """Report a sent message (our id) as spam now."""
         return self.service.complaint(message_id, address)

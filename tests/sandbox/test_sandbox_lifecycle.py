@@ -115,3 +115,19 @@ def test_using_a_closed_sandbox_fails_clearly():
         sb.client()
     with pytest.raises(RuntimeError, match="closed"):
         sb.serve()
+
+
+def test_direct_methods_raise_the_clients_error_tree():
+    from agentmail_tools import BadRequestError, ConflictError, MailError, NotFoundError
+
+    with Sandbox() as sandbox:
+        sandbox.create_mailbox("support")
+        with pytest.raises(BadRequestError, match=r"400 .*sandbox mailbox.*\(sandbox\.inject\)") as info:
+            sandbox.inject({"from": "ana@example.com", "to": "nobody@example.com", "subject": "hi"})
+        assert isinstance(info.value, MailError) and info.value.status_code == 400
+        assert info.value.body == {"error": info.value.error}
+        with pytest.raises(ConflictError):
+            sandbox.create_mailbox("support")
+        with pytest.raises(NotFoundError):
+            sandbox.complain("msg_missing")
+        assert sandbox.outbox() == []  # nothing was delivered by the refused calls
