@@ -190,3 +190,15 @@ def test_hosted_api_errors_are_readable(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "error:" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_decisions_show_the_mailbox_only_when_there_are_several(tmp_path: Path) -> None:
+    from agentmail_tools.guards import DecisionLog
+
+    with DecisionLog(tmp_path / "decisions.db") as log:
+        log.record("evt_1", "mbx_one", "ignored", "no reply needed", thread_id="thr_1")
+        one = run(tmp_path, "decisions", "list")
+        log.record("evt_2", "mbx_two", "replied", "answered", thread_id="thr_2")
+        two = run(tmp_path, "decisions", "list")
+    assert "thr_1" in one and "mailbox" not in one
+    assert "mbx_one" in two and "mbx_two" in two and "mailbox" in two

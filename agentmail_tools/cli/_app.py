@@ -298,11 +298,20 @@ def decisions_list(
     """Every send decision, including the decision to stay silent, newest first."""
     from ..guards import DecisionLog
 
+    decisions = DecisionLog(_state(ctx).path("decisions.db")).list(mailbox, outcome, limit)
+    # The mailbox column only when there is more than one (it costs a narrow terminal its width).
+    several = len({d.mailbox_id for d in decisions}) > 1
     print_table(
-        ("when", "outcome", "thread", "reason"),
+        ("when", "outcome", *(("mailbox",) if several else ()), "thread", "reason"),
         (
-            (f"{d.created_at:%m-%d %H:%M:%S}", d.outcome, d.thread_id or "", d.reason)
-            for d in DecisionLog(_state(ctx).path("decisions.db")).list(mailbox, outcome, limit)
+            (
+                f"{d.created_at:%m-%d %H:%M:%S}",
+                d.outcome,
+                *((d.mailbox_id,) if several else ()),
+                d.thread_id or "",
+                d.reason,
+            )
+            for d in decisions
         ),
         whole=("thread",),
     )
