@@ -36,13 +36,16 @@ def _split_hard(text: str, max_tokens: int, count: Callable[[str], int]) -> list
 
     Cut by characters, not tokens: a token slice can end inside a UTF-8 sequence, and its
     decoded text (with U+FFFD) re-encodes to more tokens than the slice had. Each piece is
-    the longest prefix within the budget (binary search; at least one character).
+    the longest prefix within the budget, found by doubling a window and then bisecting it,
+    so no count ever looks at more than about twice a piece (a base64 blob stays linear).
     """
     out: list[str] = []
     rest = text
     while rest:
-        lo, hi = 1, len(rest)
-        while lo < hi:
+        lo, hi = 1, min(len(rest), max_tokens * 4)
+        while hi < len(rest) and count(rest[:hi]) <= max_tokens:
+            lo, hi = hi, min(len(rest), hi * 2)
+        while lo < hi:  # lo fits (or is one character); find the longest prefix that fits
             mid = (lo + hi + 1) // 2
             if count(rest[:mid]) <= max_tokens:
                 lo = mid
@@ -53,7 +56,7 @@ def _split_hard(text: str, max_tokens: int, count: Callable[[str], int]) -> list
     return out
 
 
-def _units(text: str, max_tokens: int, count: Callable[[str], int], model: str | None) -> list[str]:
+def _units(text: str, max_tokens: int, count: Callable[[str], int]) -> list[str]:
     """Break ``text`` into stripped pieces of at most ``max_tokens``, coarsest boundaries first.
 
     Pieces are measured as they will be joined, stripped: a leading space changes how BPE
@@ -67,7 +70,7 @@ def _units(text: str, max_tokens: int, count: Callable[[str], int], model: str |
         if len(parts) > 1:
             out: list[str] = []
             for part in parts:
-                out.extend(_units(part, max_tokens, count, model))
+                out.extend(_units(part, max_tokens, count))
             return out
     return _split_hard(text, max_tokens, count)
 
@@ -105,7 +108,7 @@ def chunk_text(
     count = _counter(model)
     if count(text) <= max_tokens:
         return [text]
-    units = _units(text, max_tokens, count, model)
+    units = _units(text, max_tokens, count)
     sizes = [count(u) for u in units]
     chunks: list[str] = []
     start = 0

@@ -128,3 +128,20 @@ def test_pieces_are_measured_as_they_are_joined(text: str, max_tokens: int) -> N
     chunks = chunk_text(text, max_tokens=max_tokens, overlap=0)
     assert all(count_tokens(c) <= max_tokens for c in chunks), [(c, count_tokens(c)) for c in chunks]
     assert "".join(chunks).replace(" ", "") == "".join(text.split())
+
+
+def test_a_long_unbroken_word_is_split_in_linear_work() -> None:
+    from retrieval._chunking import _split_hard
+
+    blob = "".join(f"{i:x}Zq" for i in range(20_000))  # ~100 KB, no whitespace (think base64)
+    looked_at: list[int] = []
+
+    def counting(text: str) -> int:
+        looked_at.append(len(text))
+        return count_tokens(text)
+
+    pieces = _split_hard(blob, 50, counting)
+    assert "".join(pieces) == blob and all(count_tokens(p) <= 50 for p in pieces)
+    # Each count sees a bounded window, never the rest of the text (that was quadratic).
+    assert max(looked_at) <= max(4 * 50, 2 * max(len(p) for p in pieces))
+    assert len(looked_at) <= 20 * len(pieces)
