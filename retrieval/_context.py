@@ -37,6 +37,10 @@ LABELS: dict[str, str] = {
 _RENDER_ORDER = ("summary", "recent", "policy", "notes", "inbound")
 # Who gets spare tokens first when another section leaves some unused.
 _PRIORITY = ("inbound", "policy", "recent", "summary", "notes")
+#: Sections of independent excerpts in relevance order (the others are a thread's story).
+_RANKED = frozenset({"policy", "notes"})
+#: A cut item keeps at least this many tokens of its body, or is left out.
+_MIN_CUT_TOKENS = 12
 _SEPARATOR = "\n\n"
 
 
@@ -75,6 +79,8 @@ class _Item:
     text: str
     source_id: str | None
     truncatable: bool = False
+    #: The start of ``text`` a cut must keep whole: the citation id and its label.
+    head: str = ""
 
 
 def _note_applies(metadata: Mapping[str, Any], sender: str | None) -> bool:
@@ -162,7 +168,12 @@ class ContextBuilder:
             if rec.created_at:
                 header += f"Date: {rec.created_at.isoformat()}\n"
             items["inbound"].append(
-                _Item(f"[msg:{rec.id}]\n{header}\n{inbound_text}", f"msg:{rec.id}", truncatable=True)
+                _Item(
+                    f"[msg:{rec.id}]\n{header}\n{inbound_text}",
+                    f"msg:{rec.id}",
+                    truncatable=True,
+                    head=f"[msg:{rec.id}]\n{header}\n",
+                )
             )
         else:
             inbound_text = ""
@@ -176,8 +187,8 @@ class ContextBuilder:
             thread = [m for m in self.index.thread_messages(mailbox_id, thread_id) if m["id"] != inbound_id]
             for m in reversed(thread[-self.recent_messages :]):  # newest first: kept first
                 arrow = "→" if m["direction"] == "OUTBOUND" else "←"
-                line = f"[msg:{m['id']}] {m['date'][:16]} {arrow} {m['from']}: {m['text']}"
-                items["recent"].append(_Item(line, f"msg:{m['id']}", truncatable=True))
+                head = f"[msg:{m['id']}] {m['date'][:16]} {arrow} {m['from']}: "
+                items["recent"].append(_Item(head + m["text"], f"msg:{m['id']}", truncatable=True, head=head))
         query = build_query(inbound_text, summary_text, task)
         if query:
             vector = self.index.embedder.embed_query(query)
@@ -196,31 +207,56 @@ class ContextBuilder:
                     hits = [h for h in hits if _note_applies(h.metadata, sender)][:k]
                 for hit in hits:
                     where = f" ({hit.metadata['section']})" if hit.metadata.get("section") else ""
+                    head = f"[{hit.source_id}]{where} "
                     # A cut excerpt (marked "…") beats none when the section's share is small.
-                    items[name].append(
-                        _Item(f"[{hit.source_id}]{where} {hit.text}", hit.source_id, truncatable=True)
-                    )
+                    items[name].append(_Item(head + hit.text, hit.source_id, truncatable=True, head=head))
         return items
 
     # -- fitting --------------------------------------------------------------------------
 
-    def _fit_items(self, items: list[_Item], allowance: int) -> tuple[list[_Item], int]:
-        """Whole items in order while they fit; a truncatable item may be cut to fit."""
-        from agentmail_tools._tokens import truncate_to_tokens
+    def _fit_items(
+        self, items: list[_Item], allowance: int, *, ranked: bool = False
+    ) -> tuple[list[_Item], int]:
+        """Whole items in order while they fit, then one truncatable item cut to the rest.
 
-        kept: list[_Item] = []
+        ``ranked`` items are independent excerpts in relevance order: one that does not fit
+        is passed over so a later, shorter one can still fit whole, and the first passed-over
+        excerpt is cut into what is left. Otherwise (a thread's messages, newest first) the
+        first item that does not fit is cut and nothing after it is taken.
+        A cut keeps the item's ``head`` (its citation id and label) whole and is dropped
+        when fewer than ``_MIN_CUT_TOKENS`` of its body would remain.
+        """
+        kept: list[tuple[int, _Item]] = []
         used = 0
-        for item in items:
+        passed_over: int | None = None
+        for position, item in enumerate(items):
             cost = self._count(item.text) + 1  # + the newline joining items
             if used + cost <= allowance:
-                kept.append(item)
+                kept.append((position, item))
                 used += cost
-            elif item.truncatable and allowance - used > 12:
-                cut = truncate_to_tokens(item.text, allowance - used - 2, self.model).rstrip() + " …"
-                kept.append(_Item(cut, item.source_id, True))
-                used += self._count(cut) + 1
+                continue
+            if not ranked:
+                passed_over = position
                 break
-        return kept, used
+            if passed_over is None:
+                passed_over = position
+        if passed_over is not None and items[passed_over].truncatable:
+            cut = self._cut(items[passed_over], allowance - used)
+            if cut is not None:
+                kept.append((passed_over, cut))
+                kept.sort(key=lambda pair: pair[0])
+                used += self._count(cut.text) + 1
+        return [item for _, item in kept], used
+
+    def _cut(self, item: _Item, room: int) -> _Item | None:
+        """``item`` cut to ``room`` tokens (head whole, body shortened, " …" added), or None."""
+        from agentmail_tools._tokens import truncate_to_tokens
+
+        body_room = room - self._count(item.head) - 3  # " …" and the joining newline
+        if body_room < _MIN_CUT_TOKENS:
+            return None
+        body = truncate_to_tokens(item.text[len(item.head) :], body_room, self.model).rstrip()
+        return _Item(f"{item.head}{body} …", item.source_id, True, item.head)
 
     def build(
         self,
@@ -254,15 +290,15 @@ class ContextBuilder:
         fitted: dict[str, list[_Item]] = {}
         used: dict[str, int] = {}
         for n in present:
-            fitted[n], used[n] = self._fit_items(gathered[n], allowance[n])
+            fitted[n], used[n] = self._fit_items(gathered[n], allowance[n], ranked=n in _RANKED)
         # Hand what sections left unused to those that still have material, by priority.
         spare = available - sum(used.values())
         for n in _PRIORITY:
             if n not in present or spare <= 0:
                 continue
-            if len(fitted[n]) < len(gathered[n]) or (fitted[n] and fitted[n][-1].text.endswith(" …")):
+            if len(fitted[n]) < len(gathered[n]) or any(i.text.endswith(" …") for i in fitted[n]):
                 before = used[n]
-                fitted[n], used[n] = self._fit_items(gathered[n], used[n] + spare)
+                fitted[n], used[n] = self._fit_items(gathered[n], used[n] + spare, ranked=n in _RANKED)
                 spare -= used[n] - before
         return self._render(present, headers, fitted, gathered, budget)
 

@@ -640,7 +640,8 @@ class MailIndex:
         if isinstance(mailbox_ids, str) or not mailbox_ids:
             msg = "query_across needs a non-empty list of mailbox ids"
             raise ValueError(msg)
-        return self._query([_mailbox(m) for m in mailbox_ids], query, **kwargs)
+        # A mailbox named twice is searched once (each id is its own partition query).
+        return self._query(list(dict.fromkeys(_mailbox(m) for m in mailbox_ids)), query, **kwargs)
 
     def _query(
         self,

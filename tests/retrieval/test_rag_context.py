@@ -116,3 +116,46 @@ def test_a_small_policy_share_gets_a_cut_excerpt_not_nothing(index: MailIndex) -
     policy = ctx.section("policy")
     assert policy is not None and policy.source_ids == ["doc:refunds.md#0"]
     assert policy.text.endswith(" …") and ctx.tokens <= 120
+
+
+def test_a_cut_excerpt_keeps_its_citation_whole_or_is_left_out(index: MailIndex) -> None:
+    source = "help-centre/billing/refunds-and-double-charges-policy.md"
+    index.add_document(
+        "# Refunds and billing\n\n## Double charges\n\n"
+        + "A duplicate charge is refunded within 5 days. " * 30,
+        source=source,
+    )
+    inbound = make_message(
+        "in", "I was charged twice for March, please refund one of them. " * 12, thread_id=None
+    )
+    for budget in range(100, 320, 15):
+        ctx = ContextBuilder(index, budget_tokens=budget, shares={"inbound": 0.85, "policy": 0.15}).build(
+            "mb-a", inbound
+        )
+        policy = ctx.section("policy")
+        if policy is None:
+            assert not any(i.startswith("doc:") for i in ctx.source_ids)
+            continue
+        for source_id in policy.source_ids:
+            head = f"[{source_id}] (Refunds and billing > Double charges) "
+            assert head in policy.text, (budget, policy.text)
+            body = policy.text.split(head, 1)[1]
+            assert count_tokens(body.removesuffix(" …")) >= 12, (budget, body)  # never a stub
+        assert ctx.tokens <= budget
+
+
+def test_a_shorter_excerpt_still_fits_whole_when_a_better_one_does_not(index: MailIndex) -> None:
+    index.add_document(
+        "# Refund policy\n\n" + "Refund policy: every refund is paid to the original card. " * 25,
+        source="long.md",
+    )
+    index.add_document("# Shipping\n\nParcels to Canada take 5 to 8 business days.", source="short.md")
+    ctx = ContextBuilder(index, budget_tokens=150, shares={"policy": 0.6, "inbound": 0.4}).build(
+        "mb-a", "What is your refund policy for my card?"
+    )
+    policy = ctx.section("policy")
+    assert policy is not None
+    assert policy.source_ids[0] == "doc:long.md#0"  # the better match comes first...
+    assert "Parcels to Canada take 5 to 8 business days." in policy.text  # ...the short one still whole
+    assert "[doc:long.md#0]" in policy.text and policy.text.count(" …") == 1  # the long one, cut
+    assert ctx.tokens <= 150

@@ -94,6 +94,8 @@ def test_mailbox_isolation(index: MailIndex) -> None:
     # Crossing mailboxes takes an explicit call holding both ids.
     both = index.query_across(["mb-a", "mb-b"], "Secret plan", k=20)
     assert {h.metadata["mailbox_id"] for h in both} == {"mb-a", "mb-b"}
+    twice = index.query_across(["mb-a", "mb-a"], "Secret plan", k=20)
+    assert len({h.id for h in twice}) == len(twice) == 5  # named twice, searched once
     with pytest.raises(ValueError, match="non-empty list"):
         index.query_across([], "x")
     with pytest.raises(ValueError, match="non-empty list"):
