@@ -240,6 +240,7 @@ class MailToolkit(BaseToolkit):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _state_dir: str | None = PrivateAttr(default=None)
     _supplied: set[str] = PrivateAttr(default_factory=set)
+    _closed: bool = PrivateAttr(default=False)
 
     def __init__(self, client: Any = None, /, **kwargs: Any) -> None:
         if client is not None:
@@ -297,7 +298,14 @@ class MailToolkit(BaseToolkit):
             return os.path.join(self._state_dir, "guard.sqlite3")
         return None
 
+    def _check_open(self) -> None:
+        if self._closed:
+            # A fresh default guard would forget suppressions, rate buckets and sends in flight.
+            msg = "this MailToolkit was closed (its guard state with it); build a new toolkit"
+            raise RuntimeError(msg)
+
     def _sync_guard(self) -> Any:
+        self._check_open()
         with self._lock:
             if "sync" not in self._guards:
                 if self._context.client is None or "async" in self._supplied:
@@ -310,6 +318,7 @@ class MailToolkit(BaseToolkit):
             return self._guards["sync"]
 
     def _async_guard(self) -> Any:
+        self._check_open()
         with self._lock:
             if "async" not in self._guards:
                 if self._context.async_client is None or "sync" in self._supplied:
@@ -347,11 +356,14 @@ class MailToolkit(BaseToolkit):
         return self._sync_guard() or self._async_guard()
 
     def close(self) -> None:
-        """Close the guards this toolkit built (a guard you passed in stays open)."""
+        """Close the guards this toolkit built (a guard you passed in stays open).
+
+        The toolkit cannot send afterwards: its tools refuse rather than start over with an
+        empty guard (no suppressions, no rate buckets, no record of sends in flight).
+        """
         with self._lock:
+            self._closed = True
             built = [g for kind, g in self._guards.items() if kind not in self._supplied]
-            for kind in [k for k in self._guards if k not in self._supplied]:
-                del self._guards[kind]
         for guard in built:
             guard.close()
 

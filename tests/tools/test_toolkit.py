@@ -533,6 +533,12 @@ def test_get_tool_get_guard_and_close(world: World) -> None:
     toolkit.close()
     with pytest.raises(sqlite3.ProgrammingError):
         built.suppress("x@example.com")
+    # Closed means closed: no fresh, empty guard that has forgotten the suppression.
+    with pytest.raises(RuntimeError, match="closed"):
+        toolkit.get_guard()
+    with pytest.raises((RuntimeError, ToolException), match="closed"):
+        reply.invoke({"message_id": world.inbound.id, "body": "hello again"})
+    assert world.sandbox.outbox() == []
     # A guard the caller passed in is the caller's: close() leaves it open.
     mine = MailGuard(world.client)
     MailToolkit(world.client, mailbox_id=world.mailbox.id, guard=mine).close()
