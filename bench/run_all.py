@@ -123,7 +123,8 @@ def update_readme(readme: Path, table: str, report: Path) -> None:
         raise SystemExit(msg)
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    note = f"\nFrom [`{report.relative_to(readme.parent)}`]({report.relative_to(readme.parent)}), which holds every figure.\n\n"
+    link = Path(os.path.relpath(report, readme.parent)).as_posix()
+    note = f"\nFrom [`{link}`]({link}), which holds every figure.\n\n"
     readme.write_text(head + start + note + table + end + tail, encoding="utf-8")
 
 

@@ -199,8 +199,15 @@ class EmailAgent:
         Objects passed to the constructor are left open: they belong to the caller. The
         client is never closed here.
         """
+        failures: list[BaseException] = []
         while self._owned:
-            self._owned.pop().close()
+            try:
+                self._owned.pop().close()
+            except Exception as err:  # noqa: BLE001 - close the rest, then report
+                failures.append(err)
+        if failures:
+            msg = f"{len(failures)} store(s) failed to close: {failures}"
+            raise RuntimeError(msg) from failures[0]
 
     def __enter__(self) -> EmailAgent:
         return self

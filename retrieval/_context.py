@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from email.utils import parseaddr
 from typing import Any
 
-from ._index import MailIndex
+from ._index import MailIndex, note_applies
 from ._records import message_record
 from ._retriever import build_query
 
@@ -81,12 +81,6 @@ class _Item:
     truncatable: bool = False
     #: The start of ``text`` a cut must keep whole: the citation id and its label.
     head: str = ""
-
-
-def _note_applies(metadata: Mapping[str, Any], sender: str | None) -> bool:
-    """Account-wide notes always; a note about one customer only in a reply to that customer."""
-    customer = str(metadata.get("customer") or "").strip().lower()
-    return not customer or customer == sender
 
 
 class ContextBuilder:
@@ -204,7 +198,7 @@ class ContextBuilder:
                     query_embedding=vector,
                 )
                 if name == "notes":
-                    hits = [h for h in hits if _note_applies(h.metadata, sender)][:k]
+                    hits = [h for h in hits if note_applies(h.metadata, sender)][:k]
                 for hit in hits:
                     where = f" ({hit.metadata['section']})" if hit.metadata.get("section") else ""
                     head = f"[{hit.source_id}]{where} "

@@ -37,7 +37,7 @@ from ._chunking import chunk_document, chunk_text
 from ._embeddings import Embedder, as_embedder
 from ._records import MessageRecord, message_record, to_datetime
 
-__all__ = ["SHARED", "Hit", "IndexStats", "MailIndex", "where_all"]
+__all__ = ["SHARED", "Hit", "IndexStats", "MailIndex", "note_applies", "where_all"]
 
 logger = logging.getLogger("retrieval")
 
@@ -427,15 +427,21 @@ class MailIndex:
 
     def delete_mailbox(self, mailbox_id: str) -> int:
         """Remove everything indexed for one mailbox (messages, its documents and notes)."""
+        from chromadb.errors import NotFoundError
+
         owner = _mailbox(mailbox_id)
         removed = 0
         with self._lock:
             for name in COLLECTIONS:
                 count = self._use(name, owner, lambda col: col.count())
+                self._partitions.pop((name, owner), None)
                 if count is None:
                     continue
+                try:
+                    self.chroma.delete_collection(f"{self.prefix}{name}_{_partition_key(owner)}")
+                except NotFoundError:  # another process dropped it first: the same outcome
+                    continue
                 removed += int(count)
-                self.chroma.delete_collection(self._partitions.pop((name, owner)).name)
                 self._generation += 1
         return removed
 
@@ -707,10 +713,15 @@ class MailIndex:
         _check_kind(name)
         if mailbox_id is not None:
             return int(self._use(name, _mailbox(mailbox_id), lambda col: col.count()) or 0)
-        return sum(
-            int(self.chroma.get_collection(n, embedding_function=None).count())
-            for n in self._partition_names(name)
-        )
+        from chromadb.errors import NotFoundError
+
+        total = 0
+        for partition in self._partition_names(name):
+            try:
+                total += int(self.chroma.get_collection(partition, embedding_function=None).count())
+            except NotFoundError:  # dropped since it was listed: it holds nothing now
+                continue
+        return total
 
     def close(self) -> None:
         """Drop an in-memory index's collections (persistent data is left alone)."""
@@ -731,6 +742,13 @@ class MailIndex:
 
     def __repr__(self) -> str:
         return f"MailIndex(prefix={self.prefix!r}, embedder={type(self.embedder).__name__})"
+
+
+def note_applies(metadata: Mapping[str, Any], customer: str | None) -> bool:
+    """Account-wide notes always; a note tied to one customer (``metadata["customer"]``) only
+    for that customer's address (compared case-insensitively; ``None`` matches no customer)."""
+    tied_to = str(metadata.get("customer") or "").strip().lower()
+    return not tied_to or (customer is not None and tied_to == customer.strip().lower())
 
 
 def _check_kind(name: str) -> None:

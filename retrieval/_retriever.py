@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from ._index import Hit, MailIndex
+from ._index import Hit, MailIndex, note_applies
 
 __all__ = ["MailRetriever", "build_query", "drop_near_duplicates", "fit_budget", "mmr_select", "relevant_mmr"]
 
@@ -173,7 +173,9 @@ class MailRetriever(BaseRetriever):
 
     Each ``Document`` carries ``source_id`` (``msg:…``, ``doc:…#n``, ``note:…``) for citations,
     the ``collection``, the cosine ``score`` and the chunk's metadata. ``invoke`` accepts
-    ``k``, ``thread_id``, ``task``, ``summary`` and ``token_budget`` as per-call overrides.
+    ``k``, ``thread_id``, ``task``, ``summary``, ``token_budget`` and ``customer`` as per-call
+    overrides. Notes tied to one customer (``metadata={"customer": address}``) are returned
+    only when ``customer`` is that address.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -193,11 +195,12 @@ class MailRetriever(BaseRetriever):
     duplicate_threshold: float = Field(default=0.95, gt=0.0, le=1.0)
     token_budget: int | None = Field(default=None, ge=0)
     token_model: str | None = None
+    customer: str | None = None
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun | None = None, **kwargs: Any
     ) -> list[Document]:
-        unknown = set(kwargs) - {"k", "thread_id", "task", "summary", "token_budget"}
+        unknown = set(kwargs) - {"k", "thread_id", "task", "summary", "token_budget", "customer"}
         if unknown:
             msg = f"unknown retriever arguments: {sorted(unknown)}"
             raise TypeError(msg)
@@ -221,6 +224,9 @@ class MailRetriever(BaseRetriever):
             include_embeddings=True,
             query_embedding=vector,
         )
+        customer = kwargs.get("customer", self.customer)
+        # A note tied to one customer is never retrieved for anyone else (see ContextBuilder).
+        hits = [h for h in hits if h.collection != "notes" or note_applies(h.metadata, customer)]
         hits = drop_near_duplicates(hits, self.duplicate_threshold)
         if self.use_mmr:
             chosen = relevant_mmr(vector, hits, k, self.lambda_mult, self.min_relative_score)

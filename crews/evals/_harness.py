@@ -19,7 +19,16 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["DATA_DIR", "EvalExpect", "EvalItem", "EvalReport", "EvalRow", "load_items", "run_eval"]
+__all__ = [
+    "DATA_DIR",
+    "EvalExpect",
+    "EvalItem",
+    "EvalReport",
+    "EvalRow",
+    "ThreadMessage",
+    "load_items",
+    "run_eval",
+]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 _PACKAGE = Path(__file__).resolve().parent.parent

@@ -340,3 +340,22 @@ def test_closing_an_agent_closes_what_it_opened_and_nothing_it_was_given(env: An
     with pytest.raises(sqlite3.ProgrammingError):
         summaries.get(env.mailbox.id, "th-1")
     env.client.mailboxes.list()  # and so is the client
+
+
+def test_closing_an_agent_closes_every_store_even_when_one_fails(
+    env: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    import sqlite3
+
+    from crews import EmailAgent
+
+    agent = EmailAgent(env.client, env.mailbox.id, llm=OfflineLLM(), state_dir=tmp_path)
+
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(agent.summaries, "close", broken)
+    with pytest.raises(RuntimeError, match="1 store\\(s\\) failed to close.*disk gone"):
+        agent.close()
+    with pytest.raises(sqlite3.ProgrammingError):  # the stores after it were still closed
+        agent.decisions.list()

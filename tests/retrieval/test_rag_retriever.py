@@ -178,3 +178,15 @@ def test_fit_budget_property(sizes: list[int], budget: int) -> None:
     positions = [int(d.id or 0) for d in kept]
     assert positions == sorted(positions)  # order preserved
     assert fit_budget(docs, None) == docs
+
+
+def test_a_note_about_one_customer_is_retrieved_only_for_that_customer(index: MailIndex) -> None:
+    index.add_note(
+        "Li Wei was refunded twice in March.", mailbox_id="mb-a", metadata={"customer": "li@example.com"}
+    )
+    index.add_note("Refunds over $500 need a manager.", mailbox_id="mb-a")
+    retriever = MailRetriever(index=index, mailbox_id="mb-a", k=5, collections=("notes",))
+    anyone = " ".join(d.page_content for d in retriever.invoke("refund history"))
+    assert "manager" in anyone and "Li Wei" not in anyone
+    for_li = " ".join(d.page_content for d in retriever.invoke("refund history", customer="LI@example.com"))
+    assert "Li Wei" in for_li
