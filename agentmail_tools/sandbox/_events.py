@@ -220,6 +220,8 @@ class WebhookDispatcher:
         self._poll = 2.0 if store.path is not None else 3600.0
         self._inflight: set[str] = set()
         self._inflight_lock = threading.Lock()
+        #: The HTTP client to close when the last attempt still in flight at shutdown ends.
+        self._close_when_idle: httpx.Client | None = None
 
     def start(self) -> None:
         if self._thread is None:
@@ -258,6 +260,8 @@ class WebhookDispatcher:
             pool.shutdown(wait=False, cancel_futures=True)
             with self._inflight_lock:
                 idle = not self._inflight
+                if not idle:
+                    self._close_when_idle = http  # the last batch in flight closes it
             if idle:
                 http.close()
 
@@ -311,10 +315,19 @@ class WebhookDispatcher:
                 if claimed.rowcount == 1:
                     self._attempt(http, row)
         except Exception:  # logged; the delivery stays PENDING and is retried after its lease
-            logger.exception("webhook delivery batch for %s failed", webhook_id)
+            if self._stop.is_set():
+                # The sandbox closed its store while this attempt was in flight: expected.
+                logger.debug("webhook delivery for %s ended by shutdown; retried after its lease", webhook_id)
+            else:
+                logger.exception("webhook delivery batch for %s failed", webhook_id)
         finally:
             with self._inflight_lock:
                 self._inflight.discard(webhook_id)
+                leftover = self._close_when_idle if not self._inflight else None
+                if leftover is not None:
+                    self._close_when_idle = None
+            if leftover is not None:
+                leftover.close()
             self._wake.set()
 
     def _attempt(self, http: httpx.Client, row: Any) -> None:
