@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import smtplib
 import threading
-import time
-from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _waiting import wait_for
 
 pytestmark = [pytest.mark.crewai, pytest.mark.integration]
 
 crewai = pytest.importorskip("crewai")
 
+
 from agentmail_tools.inbound import SQLiteQueue, SSEListener  # noqa: E402
 from crews import EmailAgent, OfflineLLM, Worker, run_inbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def smtp_send(server: Any, to: str, subject: str, body: str, in_reply_to: str | None = None) -> None:

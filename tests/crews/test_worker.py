@@ -9,30 +9,23 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _waiting import wait_for
 
 pytestmark = pytest.mark.crewai
 
 crewai = pytest.importorskip("crewai")
+
 
 from agentmail_tools.inbound import InboundEvent, SQLiteQueue  # noqa: E402
 from crews import OfflineLLM, Worker  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).resolve().parent / "worker_child.py"
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def customer_mail(env: Any, n: int) -> Any:

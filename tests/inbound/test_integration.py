@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from _waiting import wait_for
 
 from agentmail_tools import MailClient
 from agentmail_tools.inbound import Poller, SQLiteQueue, SSEListener, WebhookReceiver
@@ -29,14 +30,6 @@ pytestmark = pytest.mark.integration
 
 LIMITS = SandboxLimits(sse_heartbeat_seconds=0.2, webhook_retry_scale=0.0005, webhook_timeout_seconds=5)
 FAST = {"backoff_initial": 0.05, "backoff_max": 0.3, "heartbeat_timeout": 2.0}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.01)
 
 
 class Mailroom:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _waiting import wait_for
 
 from agentmail_tools import AsyncMailClient, MailClient
 from agentmail_tools._errors import AuthenticationError
@@ -19,14 +20,6 @@ from agentmail_tools.inbound import AsyncSSEListener, SQLiteQueue, SSEListener
 from ._fake_stream import FakeEventServer, Step
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05}
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 def sync_client(server: FakeEventServer) -> MailClient:

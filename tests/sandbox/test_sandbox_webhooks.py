@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import uvicorn
+from _waiting import wait_for
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,13 +21,6 @@ from starlette.routing import Route
 
 from agentmail_tools import verify_webhook
 from agentmail_tools.sandbox import Sandbox, SandboxLimits
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 class Receiver:
