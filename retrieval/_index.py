@@ -205,12 +205,15 @@ class MailIndex:
         _check_kind(name)
         return self._partition(name, SHARED if mailbox_id is None else _mailbox(mailbox_id), create=True)
 
+    def _partition_name(self, kind: str, owner: str) -> str:
+        return f"{self.prefix}{kind}_{_partition_key(owner)}"
+
     def _partition(self, kind: str, owner: str, *, create: bool) -> Any | None:
         """The collection holding ``owner``'s chunks of ``kind``; ``None`` if it was never written."""
         found = self._partitions.get((kind, owner))
         if found is not None:
             return found
-        name = f"{self.prefix}{kind}_{_partition_key(owner)}"
+        name = self._partition_name(kind, owner)
         if create:
             found = self.chroma.get_or_create_collection(
                 name,
@@ -438,7 +441,7 @@ class MailIndex:
                 if count is None:
                     continue
                 try:
-                    self.chroma.delete_collection(f"{self.prefix}{name}_{_partition_key(owner)}")
+                    self.chroma.delete_collection(self._partition_name(name, owner))
                 except NotFoundError:  # another process dropped it first: the same outcome
                     continue
                 removed += int(count)
