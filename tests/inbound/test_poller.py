@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _waiting import wait_for
 
 from agentmail_tools import AsyncMailClient, MailClient
 from agentmail_tools.inbound import AsyncPoller, Poller, SQLiteQueue
@@ -179,9 +179,7 @@ def test_run_polls_until_stopped_and_survives_a_server_error(box: FakeMailbox, q
     thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
     thread.start()
     box.add("a", T0)
-    deadline = time.monotonic() + 10
-    while queue.stats().ready < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: queue.stats().ready >= 1, "the poller to enqueue the message", timeout=10)
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive() and ids(queue) == ["a"]
