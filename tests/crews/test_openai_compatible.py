@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _waiting import wait_for
 
 pytestmark = [pytest.mark.crewai, pytest.mark.integration]
 
@@ -76,10 +77,7 @@ def fake_openai() -> Iterator[tuple[str, FakeOpenAI]]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "fake OpenAI server did not start"
-        time.sleep(0.02)
+    wait_for(lambda: server.started, "the fake OpenAI server to start", timeout=30)
     try:
         yield f"http://127.0.0.1:{port}/v1", fake
     finally:
